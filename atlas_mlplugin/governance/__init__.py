@@ -1,0 +1,3 @@
+from atlas_mlplugin.governance.registry import GovernanceRegistry
+
+__all__ = ["GovernanceRegistry"]

@@ -1,0 +1,3 @@
+from atlas_mlplugin.licenses.catalog import LicenseCatalog, UnknownLicenseError
+
+__all__ = ["LicenseCatalog", "UnknownLicenseError"]

@@ -1,0 +1,1 @@
+"""Pure mapping from our domain models to Atlas entity and classification payloads (no I/O)."""

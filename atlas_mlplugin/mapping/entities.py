@@ -1,0 +1,106 @@
+"""Domain models -> Atlas entity JSON for POST /v2/entity/bulk (which upserts by qualifiedName)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from atlas_mlplugin.model import DataLicense, DatasetSpec, ModelSpec, TrainingRunSpec
+
+Entity = dict[str, Any]
+
+
+def object_id(type_name: str, qualified_name: str) -> dict[str, Any]:
+    """A reference Atlas resolves by unique attribute, so callers need no guids."""
+    return {"typeName": type_name, "uniqueAttributes": {"qualifiedName": qualified_name}}
+
+
+def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
+    # Leaving unset attributes out (rather than sending null) keeps values set elsewhere, e.g. in the UI.
+    return {k: v for k, v in attrs.items() if v is not None and v != [] and v != {}}
+
+
+def _millis(value: datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value else None
+
+
+def license_entity(lic: DataLicense) -> Entity:
+    return {
+        "typeName": "ml_data_license",
+        "attributes": _clean({
+            "qualifiedName": lic.qualified_name,
+            "name": lic.name,
+            "spdxId": lic.spdx_id,
+            "url": lic.url,
+            "useCategory": lic.use_category,
+            "attributionRequired": lic.attribution_required,
+            "shareAlike": lic.share_alike,
+            "derivativesAllowed": lic.derivatives_allowed,
+            "licenseTextMustAccompany": lic.license_text_must_accompany,
+            "modelTreatment": lic.model_treatment,
+            "useRestrictions": lic.use_restrictions,
+            "notes": lic.notes,
+        }),
+    }
+
+
+def dataset_entity(ds: DatasetSpec, lic: DataLicense | None) -> Entity:
+    entity: Entity = {
+        "typeName": "ml_dataset",
+        "attributes": _clean({
+            "qualifiedName": ds.qualified_name,
+            "name": ds.name,
+            "description": ds.description,
+            "owner": ds.owner,
+            "version": ds.version,
+            "sha256": ds.sha256,
+            "declaredLicense": lic.spdx_id if lic else "NOASSERTION",
+            "creator": ds.creator,
+            "url": ds.url,
+            "citeAs": ds.cite_as,
+            "personalDataCategories": ds.personal_data_categories,
+            "specialCategories": ds.special_categories,
+            "hasSensitivePersonalInformation":
+                "yes" if (ds.personal_data_categories or ds.special_categories) else None,
+        }),
+    }
+    if lic is not None:
+        entity["relationshipAttributes"] = {"licenses": [object_id("ml_data_license", lic.qualified_name)]}
+    return entity
+
+
+def model_entity(model: ModelSpec) -> Entity:
+    return {
+        "typeName": "ml_model",
+        "attributes": _clean({
+            "qualifiedName": model.qualified_name,
+            "name": model.name,
+            "description": model.description,
+            "owner": model.owner,
+            "typeOfModel": model.type_of_model,
+            "version": model.version,
+            "sha256": model.sha256,
+            "downloadLocation": model.download_location,
+        }),
+    }
+
+
+def training_run_entity(run: TrainingRunSpec, input_types: dict[str, str]) -> Entity:
+    """input_types maps each input qualifiedName to its Atlas type (ml_dataset, or another DataSet)."""
+    return {
+        "typeName": "ml_training_run",
+        "attributes": _clean({
+            "qualifiedName": run.qualified_name,
+            "name": run.name,
+            "runId": run.run_id,
+            "status": run.status,
+            "startTime": _millis(run.start_time),
+            "endTime": _millis(run.end_time),
+            "codeRevision": run.code_revision,
+            "processingPurpose": run.processing_purpose,
+            "hyperparameters": run.hyperparameters,
+            "framework": run.framework,
+            "inputs": [object_id(input_types.get(qn, "ml_dataset"), qn) for qn in run.inputs],
+            "outputs": [object_id("ml_model", m.qualified_name) for m in run.outputs],
+        }),
+    }

@@ -1,0 +1,122 @@
+"""The configuration files of the local Atlas: storage, index, notifications, audit and auth.
+
+Choices (facts from Atlas's own sources and test setups):
+- BerkeleyDB storage and embedded Solr (a one-node MiniSolrCloudCluster started inside the Atlas JVM), so
+  no HBase, Cassandra or external Solr is needed.
+- Embedded Kafka and ZooKeeper for notifications: Atlas cannot switch entity notifications off.
+- In-memory entity audit: the HBase audit store is the only persistent one and we run no HBase.
+- File-based users and the simple authorizer: one admin user whose password is generated per state dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class Ports(BaseModel):
+    http: int
+    kafka_zookeeper: int
+    kafka_broker: int
+
+
+def password_hash(user: str, password: str) -> str:
+    """Atlas's file authenticator stores sha256 of "password{user}" (the user name salts the hash)."""
+    return hashlib.sha256(f"{password}{{{user}}}".encode()).hexdigest()
+
+
+def application_properties(*, home: Path, ports: Ports, bind_address: str) -> str:
+    conf = home / "conf"
+    data = home / "data"
+    props = {
+        "atlas.graph.storage.backend": "berkeleyje",
+        "atlas.graph.storage.directory": data / "berkeley",
+        "atlas.graph.storage.lock.wait-time": 10000,
+        "atlas.graph.index.search.backend": "solr",
+        "atlas.graph.index.search.solr.mode": "cloud",
+        "atlas.graph.index.search.solr.embedded": "true",
+        "atlas.graph.index.search.solr.zookeeper-connect-timeout": 60000,
+        "atlas.graph.index.search.solr.zookeeper-session-timeout": 60000,
+        "atlas.graph.index.search.solr.wait-searcher": "true",
+        "atlas.graph.index.search.max-result-set-size": 150,
+        "atlas.EntityAuditRepository.impl":
+            "org.apache.atlas.repository.audit.InMemoryEntityAuditRepository",
+        "atlas.notification.embedded": "true",
+        "atlas.kafka.data": data / "kafka",
+        "atlas.kafka.zookeeper.connect": f"127.0.0.1:{ports.kafka_zookeeper}",
+        "atlas.kafka.bootstrap.servers": f"127.0.0.1:{ports.kafka_broker}",
+        "atlas.kafka.zookeeper.session.timeout.ms": 4000,
+        "atlas.kafka.zookeeper.connection.timeout.ms": 2000,
+        "atlas.kafka.zookeeper.sync.time.ms": 20,
+        "atlas.kafka.auto.commit.interval.ms": 1000,
+        "atlas.kafka.hook.group.id": "atlas",
+        "atlas.kafka.enable.auto.commit": "false",
+        "atlas.kafka.auto.offset.reset": "earliest",
+        "atlas.kafka.session.timeout.ms": 30000,
+        "atlas.kafka.offsets.topic.replication.factor": 1,
+        "atlas.notification.create.topics": "true",
+        "atlas.notification.replicas": 1,
+        "atlas.notification.topics": "ATLAS_HOOK,ATLAS_ENTITIES",
+        "atlas.enableTLS": "false",
+        "atlas.server.http.port": ports.http,
+        "atlas.server.bind.address": bind_address,
+        "atlas.rest.address": f"http://{bind_address}:{ports.http}",
+        "atlas.server.ha.enabled": "false",
+        "atlas.authentication.method.kerberos": "false",
+        "atlas.authentication.method.file": "true",
+        "atlas.authentication.method.ldap.type": "none",
+        "atlas.authentication.method.file.filename": conf / "users-credentials.properties",
+        "atlas.authorizer.impl": "simple",
+        "atlas.authorizer.simple.authz.policy.file": conf / "atlas-simple-authz-policy.json",
+        # CSRF protection applies to browsers only; REST clients are told apart by user agent.
+        "atlas.rest-csrf.enabled": "true",
+        "atlas.rest-csrf.browser-useragents-regex": "^Mozilla.*,^Opera.*,^Chrome.*",
+        "atlas.rest-csrf.methods-to-ignore": "GET,OPTIONS,HEAD,TRACE",
+        "atlas.rest-csrf.custom-header": "X-XSRF-HEADER",
+        "atlas.search.gremlin.enable": "false",
+        "atlas.ui.default.version": "v2",
+    }
+    lines = ["# Written by `atlas-ml server start`; edits are overwritten on the next start."]
+    lines += [f"{key}={value}" for key, value in props.items()]
+    return "\n".join(lines) + "\n"
+
+
+def authz_policy() -> str:
+    """The simple authorizer's policy: members of group ADMIN get every permission."""
+    everything = [".*"]
+    admin_role = {
+        "adminPermissions": [{"privileges": everything}],
+        "typePermissions": [{"privileges": everything, "typeCategories": everything, "typeNames": everything}],
+        "entityPermissions": [{
+            "privileges": everything, "entityTypes": everything, "entityIds": everything,
+            "classifications": everything, "labels": everything, "businessMetadata": everything,
+            "attributes": everything,
+        }],
+        "relationshipPermissions": [{
+            "privileges": everything, "relationshipTypes": everything,
+            "end1EntityType": everything, "end1EntityId": everything, "end1EntityClassification": everything,
+            "end2EntityType": everything, "end2EntityId": everything, "end2EntityClassification": everything,
+        }],
+    }
+    policy = {"roles": {"ROLE_ADMIN": admin_role}, "userRoles": {}, "groupRoles": {"ADMIN": ["ROLE_ADMIN"]}}
+    return json.dumps(policy, indent=2) + "\n"
+
+
+def write_configuration(*, home: Path, ports: Ports, bind_address: str, user: str, password: str) -> Path:
+    """Write every file Atlas reads from `atlas.conf`; returns that directory."""
+    conf = home / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "atlas-application.properties").write_text(
+        application_properties(home=home, ports=ports, bind_address=bind_address)
+    )
+    credentials = conf / "users-credentials.properties"
+    credentials.write_text(f"{user}=ADMIN::{password_hash(user, password)}\n")
+    credentials.chmod(0o600)
+    (conf / "atlas-simple-authz-policy.json").write_text(authz_policy())
+    log4j = resources.files("atlas_mlplugin.server.resources").joinpath("atlas-log4j.xml")
+    (conf / "atlas-log4j.xml").write_text(log4j.read_text())
+    return conf

@@ -1,0 +1,355 @@
+"""A real Apache Atlas on this machine: obtain, configure, start in the background, wait, stop.
+
+Layout of a state directory (default: the user's cache dir, `atlas-mlplugin/local-atlas`):
+  credentials.json   admin user and generated password (mode 600), kept across restarts
+  instance.json      pid, ports and version of the running server
+  conf/ data/ logs/  what Atlas reads and writes; data/ holds the BerkeleyDB graph
+  solr/              the embedded Solr's core template
+Downloads (the war and its unpacked copy) live in a separate cache so that several state dirs (the demo's,
+the test suite's) share one 290 MB download.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+from platformdirs import user_cache_dir
+from pydantic import BaseModel, Field
+
+from atlas_mlplugin.server import artifacts
+from atlas_mlplugin.server.configuration import Ports, write_configuration
+from atlas_mlplugin.server.errors import LauncherError
+
+log = logging.getLogger(__name__)
+
+ADMIN_USER = "admin"
+MAIN_CLASS = "org.apache.atlas.Atlas"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("ATLAS_ML_STATE_DIR") or Path(user_cache_dir("atlas-mlplugin")) / "local-atlas")
+
+
+def default_download_dir() -> Path:
+    return Path(os.environ.get("ATLAS_ML_DOWNLOAD_DIR") or Path(user_cache_dir("atlas-mlplugin")) / "downloads")
+
+
+class LauncherOptions(BaseModel):
+    state_dir: Path = Field(default_factory=default_state_dir)
+    download_dir: Path = Field(default_factory=default_download_dir)
+    port: int = 21000
+    bind_address: str = "127.0.0.1"
+    version: str = Field(default_factory=lambda: os.environ.get("ATLAS_ML_ATLAS_VERSION",
+                                                                  artifacts.DEFAULT_ATLAS_VERSION))
+    war: Path | None = Field(default_factory=lambda: Path(w) if (w := os.environ.get("ATLAS_ML_ATLAS_WAR"))
+                             else None)
+    heap: str = "1536m"
+    start_timeout: float = 600.0
+
+
+class InstanceRecord(BaseModel):
+    """What `start` leaves behind so that `status` and `stop` find the server again."""
+
+    pid: int
+    ports: Ports
+    bind_address: str
+    version: str
+    started_at: float
+
+
+class ServerStatus(BaseModel):
+    running: bool
+    url: str
+    user: str
+    password: str
+    version: str
+    pid: int | None = None
+    atlas_status: str | None = None
+    state_dir: str
+    log_file: str
+    rss_mb: float | None = None
+    peak_rss_mb: float | None = None
+
+
+Progress = Callable[[str], None]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _proc_memory_mb(pid: int) -> tuple[float | None, float | None]:
+    """Current and peak resident memory of a process, from /proc (Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None, None
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS"), values.get("VmHWM")
+
+
+class LocalAtlas:
+    """One local Atlas server bound to a state directory."""
+
+    def __init__(self, options: LauncherOptions | None = None) -> None:
+        self.options = options or LauncherOptions()
+        self.home = self.options.state_dir
+
+    # --- files -------------------------------------------------------------------------------------
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "application.log"
+
+    @property
+    def _stdout_file(self) -> Path:
+        return self.home / "logs" / "stdout.log"
+
+    @property
+    def _instance_file(self) -> Path:
+        return self.home / "instance.json"
+
+    def credentials(self) -> tuple[str, str]:
+        """The admin credentials of this state dir, generated on first use and kept across restarts."""
+        path = self.home / "credentials.json"
+        if path.is_file():
+            data = json.loads(path.read_text())
+            return data["user"], data["password"]
+        self.home.mkdir(parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(12)
+        path.write_text(json.dumps({"user": ADMIN_USER, "password": password}))
+        path.chmod(0o600)
+        return ADMIN_USER, password
+
+    def _instance(self) -> InstanceRecord | None:
+        try:
+            return InstanceRecord.model_validate_json(self._instance_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _alive(self, record: InstanceRecord | None) -> bool:
+        """True when the recorded pid is still our Atlas JVM (not a recycled pid)."""
+        if record is None:
+            return False
+        try:
+            cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return False
+        return MAIN_CLASS in cmdline and str(self.home) in cmdline
+
+    @staticmethod
+    def _exists(pid: int) -> bool:
+        """True until the process is fully gone. A JVM that is exiting loses its cmdline before it
+        closes its files and sockets, so `_alive` turns False too early to restart on the same
+        BerkeleyDB directory and ports."""
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state != "Z"
+
+    def url_for(self, record: InstanceRecord | None = None) -> str:
+        port = record.ports.http if record else self.options.port
+        host = record.bind_address if record else self.options.bind_address
+        return f"http://{host}:{port}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        chunks = []
+        for path in (self.log_file, self._stdout_file):
+            if path.is_file():
+                text = path.read_text(errors="replace").splitlines()
+                chunks.append(f"[{path}]\n" + "\n".join(text[-lines:]))
+        return "\n".join(chunks) or "(no server log yet)"
+
+    # --- status ------------------------------------------------------------------------------------
+    def _atlas_status(self, url: str) -> str | None:
+        try:
+            resp = requests.get(f"{url}/api/atlas/admin/status", timeout=(2, 5))
+            if resp.ok:
+                return str(resp.json().get("Status"))
+            return f"HTTP {resp.status_code}"
+        except (requests.RequestException, ValueError):
+            return None
+
+    def status(self) -> ServerStatus:
+        record = self._instance()
+        alive = self._alive(record)
+        user, password = self.credentials()
+        url = self.url_for(record if alive else None)
+        rss, peak = _proc_memory_mb(record.pid) if (alive and record) else (None, None)
+        atlas_status = self._atlas_status(url) if alive else None
+        return ServerStatus(
+            running=alive and atlas_status == "ACTIVE",
+            url=url,
+            user=user,
+            password=password,
+            version=record.version if (alive and record) else self._version(),
+            pid=record.pid if (alive and record) else None,
+            atlas_status=atlas_status,
+            state_dir=str(self.home),
+            log_file=str(self.log_file),
+            rss_mb=rss,
+            peak_rss_mb=peak,
+        )
+
+    def _version(self) -> str:
+        return self.options.version if self.options.war is None else f"{self.options.war.name}"
+
+    # --- start -------------------------------------------------------------------------------------
+    def prepare(self, progress: Progress) -> tuple[Path, Path]:
+        """Everything before the JVM starts: Java, the war, its unpacked copy. Idempotent and cached."""
+        java = artifacts.find_java11()
+        if self.options.war is not None:
+            if not self.options.war.is_file():
+                raise LauncherError(f"ATLAS_ML_ATLAS_WAR points to {self.options.war}, which does not exist.",
+                                    hint="unset ATLAS_ML_ATLAS_WAR to download Atlas from Maven Central")
+            war = self.options.war
+        else:
+            war = self.options.download_dir / f"atlas-webapp-{self.options.version}.war"
+            if not war.is_file():
+                progress(f"Downloading Apache Atlas {self.options.version} (about 290 MB, once) ...")
+            war = artifacts.download_war(self.options.version, self.options.download_dir)
+        webapp = self.options.download_dir / f"{war.stem}-unpacked"
+        if not (webapp / ".unpacked").is_file():
+            progress(f"Unpacking {war.name} ...")
+        webapp = artifacts.unpack_war(war, webapp)
+        return java, webapp
+
+    def start(self, *, progress: Progress = log.info) -> ServerStatus:
+        """Start the server in the background and wait until it is ACTIVE; a no-op when it already runs.
+
+        Every start begins with an empty catalog: the embedded Solr keeps its index (and its ZooKeeper
+        state) in a fresh temporary directory each run, and a BerkeleyDB graph kept from an earlier run
+        then refers to Solr collections that no longer exist, which makes every write fail. So the graph
+        is reset together with the index, keeping the two consistent.
+        """
+        record = self._instance()
+        if self._alive(record):
+            status = self.status()
+            if status.running:
+                progress(f"Atlas is already running at {status.url} (pid {status.pid}).")
+                return status
+            assert record is not None
+            return self._wait_active(record, progress)
+
+        if _port_in_use(self.options.bind_address, self.options.port):
+            raise LauncherError(
+                f"Port {self.options.port} on {self.options.bind_address} is already in use by another program.",
+                hint="stop that program, or choose another port: `atlas-ml server start --port 21001`",
+            )
+        java, webapp = self.prepare(progress)
+
+        if (self.home / "data").exists():
+            progress("Starting with an empty catalog (the embedded Solr index does not survive a restart).")
+        for sub in ("data", "logs", "solr"):
+            shutil.rmtree(self.home / sub, ignore_errors=True)
+        user, password = self.credentials()
+        ports = Ports(http=self.options.port, kafka_zookeeper=_free_port(), kafka_broker=_free_port())
+        conf = write_configuration(home=self.home, ports=ports, bind_address=self.options.bind_address,
+                                   user=user, password=password)
+        artifacts.extract_solr_templates(webapp, self.home / "solr")
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        (self.home / "data").mkdir(parents=True, exist_ok=True)
+
+        cmd = [
+            str(java), f"-Xmx{self.options.heap}", "-XX:+UseG1GC",
+            f"-Datlas.home={self.home}", f"-Datlas.conf={conf}", f"-Datlas.data={self.home / 'data'}",
+            f"-Datlas.log.dir={self.home / 'logs'}", "-Datlas.log.file=application.log",
+            f"-Dembedded.solr.directory={self.home / 'solr'}", f"-Dsolr.log.dir={self.home / 'logs'}",
+            "-Dlog4j.configuration=atlas-log4j.xml", "-Djava.net.preferIPv4Stack=true",
+            "-Djava.awt.headless=true",
+            "-cp", os.pathsep.join([str(conf), str(webapp / "WEB-INF" / "classes"),
+                                    str(webapp / "WEB-INF" / "lib" / "*")]),
+            MAIN_CLASS, "-app", str(webapp),
+        ]
+        progress(f"Starting Atlas {self._version()} on {self.url_for()} (state in {self.home}) ...")
+        with open(self._stdout_file, "wb") as out:
+            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.home, start_new_session=True,
+            )
+        record = InstanceRecord(pid=proc.pid, ports=ports, bind_address=self.options.bind_address,
+                                version=self._version(), started_at=time.time())
+        self._instance_file.write_text(record.model_dump_json())
+        return self._wait_active(record, progress, proc=proc)
+
+    def _wait_active(self, record: InstanceRecord, progress: Progress,
+                     proc: subprocess.Popen[bytes] | None = None) -> ServerStatus:
+        url = self.url_for(record)
+        deadline = time.monotonic() + self.options.start_timeout
+        started = time.monotonic()
+        last_report = started
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None or not self._alive(record):
+                self._instance_file.unlink(missing_ok=True)
+                raise LauncherError(
+                    "Atlas exited during startup.", log_tail=self.log_tail(),
+                    hint=f"read the log above (the full log is {self.log_file}); check that no other "
+                    "Atlas uses this state directory",
+                )
+            if self._atlas_status(url) == "ACTIVE":
+                progress(f"Atlas is ACTIVE at {url} after {time.monotonic() - started:.0f} s.")
+                return self.status()
+            if time.monotonic() - last_report >= 15:
+                last_report = time.monotonic()
+                progress(f"  still starting ({time.monotonic() - started:.0f} s) ...")
+            time.sleep(1.0)
+        self.stop()
+        raise LauncherError(
+            f"Atlas did not become ACTIVE within {self.options.start_timeout:.0f} s; it was stopped.",
+            log_tail=self.log_tail(),
+            hint="a slow machine may need more time: `atlas-ml server start --timeout 1200`",
+        )
+
+    # --- stop --------------------------------------------------------------------------------------
+    def stop(self, timeout: float = 60.0, progress: Progress = log.info) -> bool:
+        """Stop the server and wait for its JVM to exit; returns False when none was running."""
+        record = self._instance()
+        if not self._alive(record):
+            self._instance_file.unlink(missing_ok=True)
+            return False
+        assert record is not None
+        progress(f"Stopping Atlas (pid {record.pid}) ...")
+        self._signal(record.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._exists(record.pid):
+            time.sleep(0.5)
+        if self._exists(record.pid):
+            log.warning("Atlas did not stop within %.0f s; killing it", timeout)
+            self._signal(record.pid, signal.SIGKILL)
+            while self._exists(record.pid):
+                time.sleep(0.2)
+        self._instance_file.unlink(missing_ok=True)
+        return True
+
+    @staticmethod
+    def _signal(pid: int, sig: signal.Signals) -> None:
+        # The JVM leads its own session (start_new_session), so the group holds it and nothing else.
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(pid, sig)

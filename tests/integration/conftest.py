@@ -1,0 +1,73 @@
+"""One real Atlas for the whole test session.
+
+Started by the project's own launcher in .state/test-atlas on a free port (so a demo server on 21000 is
+left alone) and stopped at the end; or, with ATLAS_URL set, the server given there (ATLAS_USER and
+ATLAS_PASSWORD for its credentials). Either way our typedefs are applied once before the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.atlas.typedefs import apply
+from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_STATE_DIR = REPO / ".state" / "test-atlas"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def local_atlas() -> Iterator[LocalAtlas | None]:
+    """The launcher of the session's server, or None when the tests run against ATLAS_URL."""
+    if os.environ.get("ATLAS_URL"):
+        yield None
+        return
+    atlas = LocalAtlas(LauncherOptions(state_dir=TEST_STATE_DIR, port=_free_port()))
+    atlas.start(progress=lambda msg: print(f"[atlas] {msg}", file=sys.stderr, flush=True))
+    try:
+        yield atlas
+    finally:
+        atlas.stop()
+
+
+@pytest.fixture(scope="session")
+def atlas_settings(local_atlas: LocalAtlas | None) -> AtlasSettings:
+    if local_atlas is None:
+        return AtlasSettings.load()
+    status = local_atlas.status()
+    return AtlasSettings(url=status.url, username=status.user, password=SecretStr(status.password))
+
+
+@pytest.fixture(scope="session")
+def client(atlas_settings: AtlasSettings) -> AtlasClient:
+    atlas_client = AtlasClient(atlas_settings)
+    apply(atlas_client)
+    return atlas_client
+
+
+@pytest.fixture(scope="session")
+def registry(client: AtlasClient) -> GovernanceRegistry:
+    return GovernanceRegistry(client)
+
+
+@pytest.fixture
+def uid() -> str:
+    """A suffix that keeps each test's entities apart on a shared server."""
+    return uuid.uuid4().hex[:8]
