@@ -14,7 +14,9 @@ from atlas_mlplugin.model import DataLicense, DatasetSpec, TagView, TrainingRunS
 log = logging.getLogger(__name__)
 
 
-def _guid_in(response: dict[str, Any], type_name: str, qualified_name: str) -> str | None:
+def _guid_in(response: dict[str, Any], type_name: str, qualified_name: str, placeholder: str | None) -> str | None:
+    if placeholder and placeholder in (response.get("guidAssignments") or {}):
+        return str(response["guidAssignments"][placeholder])
     for headers in (response.get("mutatedEntities") or {}).values():
         for header in headers:
             attrs = header.get("attributes") or {}
@@ -30,8 +32,11 @@ class GovernanceRegistry:
 
     # --- writes ------------------------------------------------------------------------------------
     def _upsert_and_resolve(self, entities: list[dict[str, Any]], type_name: str, qualified_name: str) -> str:
-        response = self.client.upsert_entities(entities)
-        guid = _guid_in(response, type_name, qualified_name)
+        linked = em.link_within_batch(entities)
+        placeholder = next((e["guid"] for e in linked if e["typeName"] == type_name
+                            and e["attributes"].get("qualifiedName") == qualified_name), None)
+        response = self.client.upsert_entities(linked)
+        guid = _guid_in(response, type_name, qualified_name, placeholder)
         if guid is None:  # unchanged entities are not listed as mutated
             found = self.client.find_entity(type_name, qualified_name)
             if found is None:

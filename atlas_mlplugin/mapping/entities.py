@@ -104,3 +104,35 @@ def training_run_entity(run: TrainingRunSpec, input_types: dict[str, str]) -> En
             "outputs": [object_id("ml_model", m.qualified_name) for m in run.outputs],
         }),
     }
+
+
+def link_within_batch(entities: list[Entity]) -> list[Entity]:
+    """Give each entity a temporary guid and point references to entities of the same batch at it.
+
+    Atlas resolves a `uniqueAttributes` reference only against entities that already exist, so a batch
+    that creates a dataset together with its license (or a run with its model) must use the negative
+    placeholder guids Atlas assigns real guids to (returned in `guidAssignments`).
+    """
+    placeholders: dict[tuple[str, str], str] = {}
+    linked: list[Entity] = []
+    for index, entity in enumerate(entities, start=1):
+        entity = {**entity, "guid": entity.get("guid") or f"-{index}"}
+        qualified_name = (entity.get("attributes") or {}).get("qualifiedName")
+        if qualified_name:
+            placeholders[(entity["typeName"], qualified_name)] = entity["guid"]
+        linked.append(entity)
+
+    def relink(value: Any) -> Any:
+        if isinstance(value, list):
+            return [relink(v) for v in value]
+        if isinstance(value, dict) and "uniqueAttributes" in value and "typeName" in value:
+            key = (value["typeName"], value["uniqueAttributes"].get("qualifiedName"))
+            if key in placeholders:
+                return {"guid": placeholders[key], "typeName": value["typeName"]}
+        return value
+
+    for entity in linked:
+        for section in ("attributes", "relationshipAttributes"):
+            if section in entity:
+                entity[section] = {k: relink(v) for k, v in entity[section].items()}
+    return linked

@@ -1,0 +1,3 @@
+from atlas_mlplugin.cli.main import cli
+
+cli()
