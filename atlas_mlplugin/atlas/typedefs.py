@@ -187,7 +187,11 @@ def validate(docs: list[TypedefDoc], *, known_types: Iterable[str] = ()) -> list
                 version = item.get("typeVersion")
                 if not isinstance(version, str) or not VERSION_RE.match(version):
                     issue(f"typeVersion must be a string like \"1.0\" (got {version!r}); apply relies on it")
-                for sup in item.get("superTypes") or []:
+                super_types = item.get("superTypes") or []
+                if not isinstance(super_types, list):
+                    issue(f"superTypes must be a list of type names (got {super_types!r})")
+                    super_types = []
+                for sup in super_types:
                     need(doc, name, sup, "super type")
                 if cat == "enumDefs":
                     elements = item.get("elementDefs") or []
@@ -200,6 +204,9 @@ def validate(docs: list[TypedefDoc], *, known_types: Iterable[str] = ()) -> list
                     if len(set(ordinals)) != len(ordinals):
                         issue("enum ordinals must be unique")
                 for attr in item.get("attributeDefs") or []:
+                    if not isinstance(attr, dict):
+                        issue(f"each attributeDef must be an object (got {attr!r})")
+                        continue
                     attr_name = attr.get("name")
                     if not attr_name:
                         issue("an attributeDef has no 'name'")

@@ -67,9 +67,8 @@ class LicenseCatalog:
         """The license by SPDX id (case-insensitive); unknown ids raise with close matches."""
         found = self._by_id.get(license_id.strip().lower())
         if found is None:
-            ids = [lic.spdx_id for lic in self._by_id.values()]
-            close = difflib.get_close_matches(license_id, ids, n=3, cutoff=0.5)
-            raise UnknownLicenseError(license_id, close)
+            close = difflib.get_close_matches(license_id.strip().lower(), list(self._by_id), n=3, cutoff=0.5)
+            raise UnknownLicenseError(license_id, [self._by_id[key].spdx_id for key in close])
         return found
 
     def all(self) -> list[DataLicense]:
