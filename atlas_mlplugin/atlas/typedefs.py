@@ -74,7 +74,8 @@ class ApplyReport:
     created: list[tuple[str, str, str]] = field(default_factory=list)  # (category label, name, version)
     updated: list[tuple[str, str, str, str]] = field(default_factory=list)  # (label, name, old, new)
     unchanged: list[str] = field(default_factory=list)
-    skipped_newer_on_server: list[tuple[str, str, str]] = field(default_factory=list)  # (name, server, ours)
+    # (name, server version, ours): newer on the server, not comparable, or a base type we never overwrite
+    skipped_newer_on_server: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -83,7 +84,7 @@ class ApplyReport:
     def lines(self) -> list[str]:
         out = [f"created {label} {name} (typeVersion {ver})" for label, name, ver in self.created]
         out += [f"updated {label} {name} (typeVersion {old} -> {new})" for label, name, old, new in self.updated]
-        out += [f"kept {name}: the server has typeVersion {srv}, newer than ours ({ours})"
+        out += [f"kept the server's {name} (typeVersion {srv}; ours is {ours})"
                 for name, srv, ours in self.skipped_newer_on_server]
         out.append(f"{len(self.unchanged)} type(s) already up to date")
         return out
@@ -277,9 +278,12 @@ def apply(server: TypedefServer, root: Path | None = None, *, only_base: bool = 
                     report.created.append((CATEGORY_LABEL[cat], name, ours))
                     continue
                 theirs = str(current.get("typeVersion") or "1.0")
+                is_base = doc.path.parent.name == BASE_DIR_NAME
                 if theirs == ours:
                     report.unchanged.append(name)
-                elif VERSION_RE.match(theirs) and _version_key(theirs) > _version_key(ours):
+                elif is_base or not VERSION_RE.match(theirs) or _version_key(theirs) > _version_key(ours):
+                    # Base types belong to the server (a real Atlas has them, often newer and richer): we
+                    # only create them where missing. A version we cannot compare is not ours to overwrite.
                     report.skipped_newer_on_server.append((name, theirs, ours))
                 else:
                     to_update[cat].append(item)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -106,6 +107,14 @@ def authz_policy() -> str:
     return json.dumps(policy, indent=2) + "\n"
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from the first byte on (it holds a password or its hash)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def write_configuration(*, home: Path, ports: Ports, bind_address: str, user: str, password: str) -> Path:
     """Write every file Atlas reads from `atlas.conf`; returns that directory."""
     conf = home / "conf"
@@ -113,9 +122,7 @@ def write_configuration(*, home: Path, ports: Ports, bind_address: str, user: st
     (conf / "atlas-application.properties").write_text(
         application_properties(home=home, ports=ports, bind_address=bind_address)
     )
-    credentials = conf / "users-credentials.properties"
-    credentials.write_text(f"{user}=ADMIN::{password_hash(user, password)}\n")
-    credentials.chmod(0o600)
+    write_private(conf / "users-credentials.properties", f"{user}=ADMIN::{password_hash(user, password)}\n")
     (conf / "atlas-simple-authz-policy.json").write_text(authz_policy())
     log4j = resources.files("atlas_mlplugin.server.resources").joinpath("atlas-log4j.xml")
     (conf / "atlas-log4j.xml").write_text(log4j.read_text())

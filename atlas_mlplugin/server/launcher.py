@@ -28,7 +28,7 @@ from platformdirs import user_cache_dir
 from pydantic import BaseModel, Field
 
 from atlas_mlplugin.server import artifacts
-from atlas_mlplugin.server.configuration import Ports, write_configuration
+from atlas_mlplugin.server.configuration import Ports, write_configuration, write_private
 from atlas_mlplugin.server.errors import LauncherError
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,7 @@ class LocalAtlas:
             return data["user"], data["password"]
         self.home.mkdir(parents=True, exist_ok=True)
         password = secrets.token_urlsafe(12)
-        path.write_text(json.dumps({"user": ADMIN_USER, "password": password}))
-        path.chmod(0o600)
+        write_private(path, json.dumps({"user": ADMIN_USER, "password": password}))
         return ADMIN_USER, password
 
     def _instance(self) -> InstanceRecord | None:
@@ -302,7 +301,10 @@ class LocalAtlas:
         started = time.monotonic()
         last_report = started
         while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None or not self._alive(record):
+            # The child's own exit status is the authority when we started it; a server found running
+            # by an earlier `start` is watched through /proc.
+            exited = proc.poll() is not None if proc is not None else not self._exists(record.pid)
+            if exited:
                 self._instance_file.unlink(missing_ok=True)
                 raise LauncherError(
                     "Atlas exited during startup.", log_tail=self.log_tail(),

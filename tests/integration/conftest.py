@@ -44,6 +44,9 @@ def local_atlas() -> Iterator[LocalAtlas | None]:
     try:
         yield atlas
     finally:
+        peak = atlas.status().peak_rss_mb
+        print(f"\n[atlas] peak resident memory of the test server: {peak:.0f} MB" if peak else "",
+              file=sys.stderr, flush=True)
         atlas.stop()
 
 

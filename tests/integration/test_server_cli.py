@@ -68,8 +68,8 @@ def test_a_server_that_dies_at_startup_is_reported_at_once_with_its_log(tmp_path
     with pytest.raises(LauncherError) as err:
         atlas.start(progress=lambda _msg: None)
     text = str(err.value)
-    assert "exited during startup" in text
-    assert "Invalid maximum heap size" in text
+    assert "exited during startup" in text, text
+    assert "Invalid maximum heap size" in text, text
     assert atlas.status().pid is None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -55,6 +56,10 @@ def test_password_hash_matches_atlas_distro() -> None:
 def test_password_hash_is_salted_by_user() -> None:
     assert password_hash("alice", "admin") != password_hash("admin", "admin")
     assert password_hash("admin", "s3cret") != ATLAS_ADMIN_ADMIN_HASH
+    # Atlas's file authenticator checks sha256("<password>{<user>}"); user and password must not be swapped
+    # (admin/admin above cannot tell the two apart).
+    assert password_hash("alice", "s3cret") == hashlib.sha256(b"s3cret{alice}").hexdigest()
+    assert password_hash("alice", "s3cret") != password_hash("s3cret", "alice")
 
 
 @pytest.fixture
@@ -173,13 +178,14 @@ def test_stop_on_never_started_dir_returns_false(tmp_path: Path) -> None:
 
 
 def test_stop_never_signals_a_recycled_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sent: list[tuple[int, int]] = []
-    monkeypatch.setattr(launcher_mod.os, "killpg", lambda pid, sig: sent.append((pid, sig)))
-    monkeypatch.setattr(launcher_mod.os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    def refuse(pid: int, sig: int) -> None:  # fail at once rather than wait for our own pid to exit
+        raise AssertionError(f"signal {sig} sent to pid {pid}, which is not this state dir's Atlas")
+
+    monkeypatch.setattr(launcher_mod.os, "killpg", refuse)
+    monkeypatch.setattr(launcher_mod.os, "kill", refuse)
     atlas = atlas_at(tmp_path)
     record = write_stale_record(atlas, os.getpid())
     assert atlas.stop(timeout=0.1) is False
-    assert sent == []
     assert not record.exists()  # the stale record is cleaned up
 
 

@@ -465,3 +465,18 @@ def test_invalid_typedefs_abort_apply_before_any_write(tmp_path: Path) -> None:
     assert [(i.type_name, i.attribute) for i in info.value.issues] == [("t_bad", "x")]
     assert "t_missing" in str(info.value)
     assert server.creates == [] and server.updates == []
+
+
+def test_base_types_on_the_server_are_never_overwritten() -> None:
+    # A real Atlas owns Referenceable, DataSet, ...: older-looking or non-numeric versions stay as they are.
+    server = FakeAtlas()
+    td.apply(server, REAL_DIR)
+    server.store["Referenceable"][1]["typeVersion"] = "0.9"
+    server.store["DataSet"][1]["typeVersion"] = "1.1-atlas"
+
+    report = td.apply(server, REAL_DIR)
+
+    assert server.updates == []
+    assert ("Referenceable", "0.9", "1.0") in report.skipped_newer_on_server
+    assert ("DataSet", "1.1-atlas", "1.0") in report.skipped_newer_on_server
+    assert server.version_of("Referenceable") == "0.9"
