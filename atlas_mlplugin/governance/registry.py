@@ -1,17 +1,41 @@
-"""Registering licenses, datasets and training runs in Atlas, with the tags their facts imply."""
+"""Registering licenses, consent records, datasets, derivations and training runs in Atlas, with the
+tags their facts imply. Every write is an idempotent upsert by qualifiedName, so re-running (or
+re-delivering from the spool) changes nothing the second time."""
 
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime, timezone
 from typing import Any
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
-from atlas_mlplugin.mapping.tags import DERIVED_TAG_TYPES, Classification, derived_tags
-from atlas_mlplugin.model import DataLicense, DatasetSpec, TagView, TrainingRunSpec
+from atlas_mlplugin.mapping.tags import (
+    CONSENT_TAG_TYPES,
+    DERIVED_TAG_TYPES,
+    PERSONAL_DATA_TAG_TYPES,
+    RETRACTION_TAG_TYPES,
+    Classification,
+    consent_tags,
+    derived_tags,
+    retraction_tags,
+)
+from atlas_mlplugin.model import (
+    ConsentRecordSpec,
+    DataLicense,
+    DatasetSpec,
+    DerivationSpec,
+    Retraction,
+    TagView,
+    TrainingRunSpec,
+)
 
 log = logging.getLogger(__name__)
+
+
+class NotRegisteredError(LookupError):
+    """An entity the call refers to is not in Atlas."""
 
 
 def _guid_in(response: dict[str, Any], type_name: str, qualified_name: str, placeholder: str | None) -> str | None:
@@ -30,7 +54,7 @@ class GovernanceRegistry:
         self.client = client
         self.catalog = catalog or LicenseCatalog.from_csv()
 
-    # --- writes ------------------------------------------------------------------------------------
+    # --- plumbing ----------------------------------------------------------------------------------
     def _upsert_and_resolve(self, entities: list[dict[str, Any]], type_name: str, qualified_name: str) -> str:
         linked = em.link_within_batch(entities)
         placeholder = next((e["guid"] for e in linked if e["typeName"] == type_name
@@ -38,31 +62,25 @@ class GovernanceRegistry:
         response = self.client.upsert_entities(linked)
         guid = _guid_in(response, type_name, qualified_name, placeholder)
         if guid is None:  # unchanged entities are not listed as mutated
-            found = self.client.find_entity(type_name, qualified_name)
-            if found is None:
-                raise LookupError(f"{type_name} {qualified_name!r} missing right after upsert")
-            guid = str(found["entity"]["guid"])
+            guid = str(self._require(type_name, qualified_name)["guid"])
         return guid
 
-    def register_license(self, lic: DataLicense) -> str:
-        self.catalog.add(lic)
-        return self._upsert_and_resolve([em.license_entity(lic)], "ml_data_license", lic.qualified_name)
+    def _require(self, type_name: str, qualified_name: str) -> dict[str, Any]:
+        found = self.client.find_entity(type_name, qualified_name)
+        if found is None:
+            raise NotRegisteredError(f"no {type_name} with qualifiedName {qualified_name!r} in Atlas; "
+                                     "register it first")
+        return dict(found["entity"])
 
-    def register_dataset(self, ds: DatasetSpec) -> str:
-        """Upsert the dataset and its license, then make its derived tags match its facts."""
-        lic = self.catalog.get(ds.license) if ds.license else self.catalog.get("NOASSERTION")
-        batch = [em.license_entity(lic), em.dataset_entity(ds, lic)]
-        guid = self._upsert_and_resolve(batch, "ml_dataset", ds.qualified_name)
-        self.sync_derived_tags(guid, derived_tags(ds, lic))
-        return guid
-
-    def sync_derived_tags(self, guid: str, desired: list[Classification]) -> None:
-        """Add, update or remove this entity's own derived tags; propagated and manual tags stay."""
+    def sync_derived_tags(self, guid: str, desired: list[Classification],
+                          managed: frozenset[str] = DERIVED_TAG_TYPES) -> None:
+        """Make this entity's own tags of the `managed` types equal `desired`; propagated tags, manual
+        tags and derived tags of other kinds stay as they are."""
         current = {
             c["typeName"]: c for c in self.client.get_classifications(guid)
-            if c["typeName"] in DERIVED_TAG_TYPES and c.get("entityGuid", guid) == guid
+            if c["typeName"] in managed and c.get("entityGuid", guid) == guid
         }
-        wanted = {c["typeName"]: c for c in desired}
+        wanted = {c["typeName"]: c for c in desired if c["typeName"] in managed}
         to_add = [c for name, c in wanted.items() if name not in current]
         to_update = [c for name, c in wanted.items()
                      if name in current and (current[name].get("attributes") or {}) != c["attributes"]]
@@ -70,12 +88,107 @@ class GovernanceRegistry:
             self.client.add_classifications(guid, to_add)
         if to_update:
             self.client.update_classifications(guid, to_update)
-        for name in current.keys() - wanted.keys():
+        for name in sorted(current.keys() - wanted.keys()):
             self.client.delete_classification(guid, name)
+
+    def _consent_records(self, qualified_names: list[str]) -> list[ConsentRecordSpec]:
+        return [em.consent_from_entity(self._require("ml_consent_record", qn)) for qn in qualified_names]
+
+    # --- licenses, consent, datasets ---------------------------------------------------------------
+    def register_license(self, lic: DataLicense) -> str:
+        self.catalog.add(lic)
+        return self._upsert_and_resolve([em.license_entity(lic)], "ml_data_license", lic.qualified_name)
+
+    def register_consent(self, rec: ConsentRecordSpec) -> str:
+        """Upsert the record; datasets it covers get their consent tags derived again."""
+        guid = self._upsert_and_resolve([em.consent_entity(rec)], "ml_consent_record", rec.qualified_name)
+        entity = self.client.get_entity(guid)["entity"]
+        for ref in (entity.get("relationshipAttributes") or {}).get("datasets") or []:
+            if ref.get("relationshipStatus", "ACTIVE") == "ACTIVE":
+                self._resync_consent_tags(ref["guid"])
+        return guid
+
+    def _resync_consent_tags(self, dataset_guid: str) -> None:
+        entity = self.client.get_entity(dataset_guid)["entity"]
+        qualified_name = entity["attributes"]["qualifiedName"]
+        records = [
+            em.consent_from_entity(self.client.get_entity(ref["guid"])["entity"])
+            for ref in (entity.get("relationshipAttributes") or {}).get("consentRecords") or []
+            if ref.get("relationshipStatus", "ACTIVE") == "ACTIVE"
+        ]
+        self.sync_derived_tags(dataset_guid, consent_tags(qualified_name, records), CONSENT_TAG_TYPES)
+
+    def register_dataset(self, ds: DatasetSpec) -> str:
+        """Upsert the dataset with its license, then make all its derived tags match its facts."""
+        ds = ds.fingerprinted()
+        lic = self.catalog.get(ds.license or "NOASSERTION")
+        consents = self._consent_records(ds.consent_records)
+        batch = [em.license_entity(lic), em.dataset_entity(ds, lic)]
+        guid = self._upsert_and_resolve(batch, "ml_dataset", ds.qualified_name)
+        self.sync_derived_tags(guid, derived_tags(ds, lic, consents))
+        return guid
+
+    def retract_dataset(self, qualified_name: str, reason: str, *, when: date | None = None,
+                        notice_url: str | None = None) -> str:
+        """Mark the dataset retracted; the Retracted tag then reaches every model downstream."""
+        retraction = Retraction(reason=reason, date=when or datetime.now(timezone.utc).date(),
+                                notice_url=notice_url)
+        entity = self._require("ml_dataset", qualified_name)
+        guid = str(entity["guid"])
+        # A partial upsert: bulk upsert leaves attributes it is not sent as they are (mandatory ones,
+        # like name, must still be present).
+        attributes = {k: v for k, v in em.dataset_entity(
+            DatasetSpec(qualified_name=qualified_name, name=entity["attributes"]["name"], retraction=retraction),
+            None,
+        )["attributes"].items() if k.startswith("retraction") or k in ("qualifiedName", "name")}
+        self.client.upsert_entities([{"typeName": "ml_dataset", "attributes": attributes}])
+        self.sync_derived_tags(guid, retraction_tags(qualified_name, retraction), RETRACTION_TAG_TYPES)
+        return guid
+
+    def withdraw_consent(self, qualified_name: str, *, when: datetime | None = None) -> str:
+        """Record the withdrawal; every dataset it covers, and so every model downstream, is marked."""
+        record = em.consent_from_entity(self._require("ml_consent_record", qualified_name))
+        withdrawn = record.model_copy(update={"status": "withdrawn",
+                                              "withdrawn_time": when or datetime.now(timezone.utc)})
+        return self.register_consent(withdrawn)
+
+    # --- lineage -----------------------------------------------------------------------------------
+    def record_derivation(self, derivation: DerivationSpec) -> str:
+        """Register the output datasets and the Process from inputs to outputs. An attested
+        anonymization blocks the personal-data tags at its input edges (Atlas's blocked propagated
+        classifications), so they stop there while license and consent tags flow on."""
+        for source in derivation.inputs:
+            self._require("ml_dataset", source)
+        for output in derivation.outputs:
+            self.register_dataset(output)
+        guid = self._upsert_and_resolve([em.derivation_entity(derivation)], "ml_derivation",
+                                        derivation.qualified_name)
+        if derivation.derivation_type == "anonymize" and derivation.attested:
+            self._block_personal_data_at_inputs(guid)
+        return guid
+
+    def _block_personal_data_at_inputs(self, process_guid: str) -> None:
+        process = self.client.get_entity(process_guid)["entity"]
+        for ref in (process.get("relationshipAttributes") or {}).get("inputs") or []:
+            if ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
+                continue
+            # A block names each (tag type, source entity) pair arriving over this edge.
+            blocked = [{"typeName": c["typeName"], "entityGuid": c.get("entityGuid", ref["guid"])}
+                       for c in self.client.get_classifications(ref["guid"])
+                       if c["typeName"] in PERSONAL_DATA_TAG_TYPES]
+            if not blocked:
+                continue
+            relationship = self.client.get_relationship(ref["relationshipGuid"])["relationship"]
+            self.client.update_relationship({
+                "guid": relationship["guid"],
+                "typeName": relationship["typeName"],
+                "propagateTags": relationship.get("propagateTags", "TWO_TO_ONE"),
+                "blockedPropagatedClassifications": blocked,
+            })
 
     def record_training_run(self, run: TrainingRunSpec, input_types: dict[str, str] | None = None) -> str:
         """Upsert the run (a Process from its input datasets to its models) and the models."""
-        batch = [em.model_entity(m) for m in run.outputs]
+        batch = [em.model_entity(m.fingerprinted()) for m in run.outputs]
         batch.append(em.training_run_entity(run, input_types or {}))
         return self._upsert_and_resolve(batch, "ml_training_run", run.qualified_name)
 
@@ -83,10 +196,7 @@ class GovernanceRegistry:
     def tags_of(self, qualified_name: str, type_name: str = "ml_model") -> list[TagView]:
         """Every classification on the entity, direct or propagated, with the entity it came from."""
         self.client.wait_for_pending_tasks()
-        found = self.client.find_entity(type_name, qualified_name)
-        if found is None:
-            raise LookupError(f"no {type_name} with qualifiedName {qualified_name!r} in Atlas")
-        entity = found["entity"]
+        entity = self._require(type_name, qualified_name)
         guid = entity["guid"]
         classifications = entity.get("classifications") or []
         sources = {c.get("entityGuid", guid) for c in classifications} - {guid}

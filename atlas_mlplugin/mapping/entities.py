@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from atlas_mlplugin.model import DataLicense, DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.mapping.timestamps import date_to_millis, from_millis, to_millis
+from atlas_mlplugin.model import (
+    ConsentRecordSpec,
+    DataLicense,
+    DatasetSpec,
+    DerivationSpec,
+    ModelSpec,
+    TrainingRunSpec,
+)
 
 Entity = dict[str, Any]
 
@@ -18,10 +25,6 @@ def object_id(type_name: str, qualified_name: str) -> dict[str, Any]:
 def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
     # Leaving unset attributes out (rather than sending null) keeps values set elsewhere, e.g. in the UI.
     return {k: v for k, v in attrs.items() if v is not None and v != [] and v != {}}
-
-
-def _millis(value: datetime | None) -> int | None:
-    return int(value.timestamp() * 1000) if value else None
 
 
 def license_entity(lic: DataLicense) -> Entity:
@@ -45,6 +48,7 @@ def license_entity(lic: DataLicense) -> Entity:
 
 
 def dataset_entity(ds: DatasetSpec, lic: DataLicense | None) -> Entity:
+    retraction = ds.retraction
     entity: Entity = {
         "typeName": "ml_dataset",
         "attributes": _clean({
@@ -58,15 +62,64 @@ def dataset_entity(ds: DatasetSpec, lic: DataLicense | None) -> Entity:
             "creator": ds.creator,
             "url": ds.url,
             "citeAs": ds.cite_as,
+            "datasetType": list(ds.dataset_types),
             "personalDataCategories": ds.personal_data_categories,
             "specialCategories": ds.special_categories,
             "hasSensitivePersonalInformation":
                 "yes" if (ds.personal_data_categories or ds.special_categories) else None,
+            "dataCollectionProcess": ds.data_collection_process,
+            "intendedUse": ds.intended_use,
+            "dataLimitations": ds.data_limitations,
+            "retractionStatus": retraction.status if retraction else None,
+            "retractionReason": retraction.reason if retraction else None,
+            "retractionDate": date_to_millis(retraction.date) if retraction else None,
+            "retractionNoticeUrl": retraction.notice_url if retraction else None,
         }),
     }
+    relations: dict[str, Any] = {}
     if lic is not None:
-        entity["relationshipAttributes"] = {"licenses": [object_id("ml_data_license", lic.qualified_name)]}
+        relations["licenses"] = [object_id("ml_data_license", lic.qualified_name)]
+    if ds.consent_records:
+        relations["consentRecords"] = [object_id("ml_consent_record", qn) for qn in ds.consent_records]
+    if relations:
+        entity["relationshipAttributes"] = relations
     return entity
+
+
+def consent_entity(rec: ConsentRecordSpec) -> Entity:
+    return {
+        "typeName": "ml_consent_record",
+        "attributes": _clean({
+            "qualifiedName": rec.qualified_name,
+            "name": rec.name,
+            "consentStatus": rec.status,
+            "legalBasis": rec.legal_basis,
+            "purposes": rec.purposes,
+            "excludedPurposes": rec.excluded_purposes,
+            "personalDataCategories": rec.personal_data_categories,
+            "dataSubjectCategory": rec.data_subject_category,
+            "givenTime": to_millis(rec.given_time),
+            "withdrawnTime": to_millis(rec.withdrawn_time),
+            "expiryTime": to_millis(rec.expiry_time),
+            "noticeUrl": rec.notice_url,
+        }),
+    }
+
+
+def derivation_entity(d: DerivationSpec) -> Entity:
+    return {
+        "typeName": "ml_derivation",
+        "attributes": _clean({
+            "qualifiedName": d.qualified_name,
+            "name": d.name,
+            "description": d.description,
+            "derivationType": d.derivation_type,
+            "attested": d.attested,
+            "attestation": d.attestation,
+            "inputs": [object_id("ml_dataset", qn) for qn in d.inputs],
+            "outputs": [object_id("ml_dataset", out.qualified_name) for out in d.outputs],
+        }),
+    }
 
 
 def model_entity(model: ModelSpec) -> Entity:
@@ -94,12 +147,13 @@ def training_run_entity(run: TrainingRunSpec, input_types: dict[str, str]) -> En
             "name": run.name,
             "runId": run.run_id,
             "status": run.status,
-            "startTime": _millis(run.start_time),
-            "endTime": _millis(run.end_time),
+            "startTime": to_millis(run.start_time),
+            "endTime": to_millis(run.end_time),
             "codeRevision": run.code_revision,
             "processingPurpose": run.processing_purpose,
             "hyperparameters": run.hyperparameters,
             "framework": run.framework,
+            "errorMessage": run.error_message,
             "inputs": [object_id(input_types.get(qn, "ml_dataset"), qn) for qn in run.inputs],
             "outputs": [object_id("ml_model", m.qualified_name) for m in run.outputs],
         }),
@@ -136,3 +190,16 @@ def link_within_batch(entities: list[Entity]) -> list[Entity]:
             if section in entity:
                 entity[section] = {k: relink(v) for k, v in entity[section].items()}
     return linked
+
+
+def consent_from_entity(entity: Entity) -> ConsentRecordSpec:
+    a = entity.get("attributes") or {}
+    return ConsentRecordSpec(
+        qualified_name=a["qualifiedName"], name=a.get("name") or a["qualifiedName"],
+        status=a.get("consentStatus") or "given", legal_basis=a.get("legalBasis"),
+        purposes=a.get("purposes") or [], excluded_purposes=a.get("excludedPurposes") or [],
+        personal_data_categories=a.get("personalDataCategories") or [],
+        data_subject_category=a.get("dataSubjectCategory"),
+        given_time=from_millis(a.get("givenTime")), withdrawn_time=from_millis(a.get("withdrawnTime")),
+        expiry_time=from_millis(a.get("expiryTime")), notice_url=a.get("noticeUrl"),
+    )

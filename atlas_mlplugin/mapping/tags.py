@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from atlas_mlplugin.model import DataLicense, DatasetSpec
+from atlas_mlplugin.mapping.timestamps import date_to_millis, to_millis
+from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, Retraction
 
 Classification = dict[str, Any]
 
-# Every classification type that is derived from facts; sync replaces these and leaves other tags alone.
-DERIVED_TAG_TYPES = frozenset({
-    "NonCommercial", "ShareAlike", "AttributionRequired", "NoDerivatives", "ResearchOnly", "UnknownLicense",
-    "LicenseTextRequired", "PersonalData", "SpecialCategoryData", "ConsentScope", "ConsentWithdrawn",
-    "Retracted",
-})
+# The classification types derived from each kind of fact. Changing one kind of fact (a retraction, a
+# withdrawn consent) re-derives only its own tags; other tags, including manual ones, are left alone.
+LICENSE_TAG_TYPES = frozenset({"NonCommercial", "ShareAlike", "AttributionRequired", "NoDerivatives",
+                               "ResearchOnly", "UnknownLicense", "LicenseTextRequired"})
+PERSONAL_DATA_TAG_TYPES = frozenset({"PersonalData", "SpecialCategoryData"})
+CONSENT_TAG_TYPES = frozenset({"ConsentScope", "ConsentWithdrawn"})
+RETRACTION_TAG_TYPES = frozenset({"Retracted"})
+DERIVED_TAG_TYPES = LICENSE_TAG_TYPES | PERSONAL_DATA_TAG_TYPES | CONSENT_TAG_TYPES | RETRACTION_TAG_TYPES
+# Consent is no longer a valid basis for processing in these states.
+INVALID_CONSENT = frozenset({"withdrawn", "expired", "refused"})
 
 
 def _tag(type_name: str, **attributes: Any) -> Classification:
@@ -39,11 +44,14 @@ def attribution_text(ds: DatasetSpec, lic: DataLicense) -> str:
 def license_tags(ds: DatasetSpec, lic: DataLicense | None) -> list[Classification]:
     source = ds.qualified_name
     if lic is None or lic.is_unknown:
-        return [_tag("UnknownLicense", licenseId="NOASSERTION", sourceDataset=source)]
+        tags = [_tag("UnknownLicense", licenseId="NOASSERTION", sourceDataset=source)]
+        if ds.research_only:
+            tags.append(_tag("ResearchOnly", licenseId="NOASSERTION", sourceDataset=source))
+        return tags
     tags: list[Classification] = []
     if lic.use_category == "nonCommercial":
         tags.append(_tag("NonCommercial", licenseId=lic.spdx_id, sourceDataset=source))
-    if lic.use_category == "academicOnly" or lic.model_treatment == "resultRestricted":
+    if lic.use_category == "academicOnly" or lic.model_treatment == "resultRestricted" or ds.research_only:
         tags.append(_tag("ResearchOnly", licenseId=lic.spdx_id, sourceDataset=source))
     if lic.use_category == "unspecified":
         tags.append(_tag("UnknownLicense", licenseId=lic.spdx_id, sourceDataset=source))
@@ -71,5 +79,38 @@ def personal_data_tags(ds: DatasetSpec) -> list[Classification]:
     return tags
 
 
-def derived_tags(ds: DatasetSpec, lic: DataLicense | None) -> list[Classification]:
-    return license_tags(ds, lic) + personal_data_tags(ds)
+def consent_tags(dataset_qualified_name: str, records: list[ConsentRecordSpec]) -> list[Classification]:
+    """One ConsentScope for all records (Atlas allows one direct tag per type): the purposes every
+    record allows, and every excluded purpose; ConsentWithdrawn when any record is no longer valid."""
+    if not records:
+        return []
+    valid = [r for r in records if r.status not in INVALID_CONSENT]
+    tags: list[Classification] = []
+    if valid:
+        allowed = set(valid[0].purposes)
+        for record in valid[1:]:
+            allowed &= set(record.purposes)
+        excluded = sorted({p for r in valid for p in r.excluded_purposes})
+        tags.append(_tag("ConsentScope", purposes=sorted(allowed), excludedPurposes=excluded,
+                         consentRecord=", ".join(r.qualified_name for r in valid),
+                         sourceDataset=dataset_qualified_name))
+    invalid = [r for r in records if r.status in INVALID_CONSENT]
+    if invalid:
+        times = [r.withdrawn_time for r in invalid if r.withdrawn_time]
+        tags.append(_tag("ConsentWithdrawn", consentRecord=", ".join(r.qualified_name for r in invalid),
+                         withdrawnTime=to_millis(max(times)) if times else None,
+                         sourceDataset=dataset_qualified_name))
+    return tags
+
+
+def retraction_tags(dataset_qualified_name: str, retraction: Retraction | None) -> list[Classification]:
+    if retraction is None or retraction.status != "retracted":
+        return []
+    return [_tag("Retracted", reason=retraction.reason, retractionDate=date_to_millis(retraction.date),
+                 noticeUrl=retraction.notice_url, sourceDataset=dataset_qualified_name)]
+
+
+def derived_tags(ds: DatasetSpec, lic: DataLicense | None,
+                 consents: list[ConsentRecordSpec] | None = None) -> list[Classification]:
+    return (license_tags(ds, lic) + personal_data_tags(ds) + consent_tags(ds.qualified_name, consents or [])
+            + retraction_tags(ds.qualified_name, ds.retraction))

@@ -1,7 +1,16 @@
 """Typed domain models at the package's boundaries (what users hand us, what we hand back)."""
 
-from atlas_mlplugin.model.assets import DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.model.assets import (
+    ConsentRecordSpec,
+    DatasetSpec,
+    DerivationSpec,
+    ModelSpec,
+    Retraction,
+    TrainingRunSpec,
+    sha256_of,
+)
 from atlas_mlplugin.model.licenses import DataLicense
 from atlas_mlplugin.model.tags import TagView
 
-__all__ = ["DataLicense", "DatasetSpec", "ModelSpec", "TagView", "TrainingRunSpec"]
+__all__ = ["ConsentRecordSpec", "DataLicense", "DatasetSpec", "DerivationSpec", "ModelSpec", "Retraction",
+           "TagView", "TrainingRunSpec", "sha256_of"]

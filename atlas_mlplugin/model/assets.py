@@ -1,31 +1,125 @@
-"""What a team describes: datasets, models, and the training runs that connect them."""
+"""What a team describes: datasets, consent records, derivations, models, and the runs that connect them.
+
+Field names follow SPDX 3.0 Dataset/AI, Croissant RAI and DPV where those have a term; they map one to one
+onto the attributes of our Atlas types (see mapping/entities.py).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 RunStatus = Literal["RUNNING", "COMPLETED", "FAILED", "ABORTED"]
+ConsentStatus = Literal["given", "refused", "withdrawn", "expired"]
+RetractionStatus = Literal["active", "deprecated", "retracted"]
+DerivationType = Literal["relabel", "filter", "merge", "anonymize", "pseudonymize", "other"]
+# The values of the ml_dataset_type enum (SPDX 3.0 DatasetType).
+DatasetType = Literal["structured", "numeric", "text", "categorical", "graph", "timeseries", "timestamp", "sensor",
+                      "image", "syntactic", "audio", "video", "other", "noAssertion"]
 
 
-class DatasetSpec(BaseModel):
-    qualified_name: str = Field(description="Unique name in Atlas, e.g. s3://bucket/path or a catalog id")
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Fingerprint of a local file or, for a directory, of its files' relative paths and contents."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"{path}: no such file, or an empty directory; cannot fingerprint it")
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with file.open("rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Retraction(_Spec):
+    status: RetractionStatus = "retracted"
+    reason: str
+    date: dt.date | None = None
+    notice_url: str | None = None
+
+
+class DatasetSpec(_Spec):
+    qualified_name: str = Field(description="Unique name in Atlas; for files the OpenLineage way, e.g. "
+                                            "s3://bucket/path or file:///abs/path")
     name: str
     description: str | None = None
     owner: str | None = None
     version: str | None = None
     sha256: str | None = None
+    local_path: Path | None = Field(default=None, description="A local copy to fingerprint (sha256) when "
+                                                              "sha256 is not given")
     license: str | None = Field(default=None, description="SPDX id or LicenseRef-...; None = NOASSERTION")
     creator: str | None = None
     url: str | None = None
     cite_as: str | None = None
-    personal_data_categories: list[str] = Field(default_factory=list)
+    dataset_types: list[DatasetType] = Field(default_factory=list, description="image, text, audio, ... (SPDX)")
+    personal_data_categories: list[str] = Field(default_factory=list, description="DPV personal data "
+                                                "categories found in the data, e.g. email, face")
     special_categories: list[str] = Field(default_factory=list, description="GDPR Art. 9 categories")
+    data_collection_process: str | None = None
+    intended_use: str | None = None
+    research_only: bool = Field(default=False, description="Intended use is limited to research")
+    data_limitations: str | None = None
+    consent_records: list[str] = Field(default_factory=list, description="qualifiedNames of the consent "
+                                       "records covering the data subjects")
+    retraction: Retraction | None = None
+
+    def fingerprinted(self) -> DatasetSpec:
+        """This spec with sha256 filled in from local_path when it is missing."""
+        if self.sha256 or self.local_path is None:
+            return self
+        return self.model_copy(update={"sha256": sha256_of(self.local_path)})
 
 
-class ModelSpec(BaseModel):
+class ConsentRecordSpec(_Spec):
+    qualified_name: str
+    name: str
+    status: ConsentStatus = "given"
+    legal_basis: str | None = Field(default=None, description="GDPR Art. 6/9 basis, e.g. consent, "
+                                                              "legitimate-interest")
+    purposes: list[str] = Field(default_factory=list, description="What the subjects agreed to, e.g. "
+                                                                  "model-training, research")
+    excluded_purposes: list[str] = Field(default_factory=list)
+    personal_data_categories: list[str] = Field(default_factory=list)
+    data_subject_category: str | None = None
+    given_time: datetime | None = None
+    withdrawn_time: datetime | None = None
+    expiry_time: datetime | None = None
+    notice_url: str | None = None
+
+
+class DerivationSpec(_Spec):
+    """A transformation from datasets to datasets (relabel, filter, merge, anonymize ...): a Process in
+    Atlas, so tags flow through it; an attested anonymization stops the personal-data tags there."""
+
+    qualified_name: str
+    name: str
+    derivation_type: DerivationType
+    inputs: list[str] = Field(min_length=1, description="qualifiedNames of the source datasets")
+    outputs: list[DatasetSpec] = Field(min_length=1)
+    attested: bool = False
+    attestation: str | None = Field(default=None, description="Who attested the anonymization, and how")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _attestation_needs_text(self) -> DerivationSpec:
+        if self.attested and not self.attestation:
+            raise ValueError("attested=true needs an 'attestation' saying who attested it and how")
+        return self
+
+
+class ModelSpec(_Spec):
     qualified_name: str
     name: str
     description: str | None = None
@@ -34,9 +128,15 @@ class ModelSpec(BaseModel):
     version: str | None = None
     sha256: str | None = None
     download_location: str | None = None
+    local_path: Path | None = None
+
+    def fingerprinted(self) -> ModelSpec:
+        if self.sha256 or self.local_path is None:
+            return self
+        return self.model_copy(update={"sha256": sha256_of(self.local_path)})
 
 
-class TrainingRunSpec(BaseModel):
+class TrainingRunSpec(_Spec):
     run_id: str
     name: str
     inputs: list[str] = Field(description="qualifiedNames of the datasets the run read")
@@ -45,9 +145,10 @@ class TrainingRunSpec(BaseModel):
     start_time: datetime | None = None
     end_time: datetime | None = None
     code_revision: str | None = None
-    processing_purpose: str | None = None
+    processing_purpose: str | None = Field(default=None, description="Checked against consent purposes")
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     framework: str | None = None
+    error_message: str | None = None
 
     @property
     def qualified_name(self) -> str:
