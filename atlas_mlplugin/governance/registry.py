@@ -187,9 +187,19 @@ class GovernanceRegistry:
             })
 
     def record_training_run(self, run: TrainingRunSpec, input_types: dict[str, str] | None = None) -> str:
-        """Upsert the run (a Process from its input datasets to its models) and the models."""
+        """Upsert the run (a Process from its input datasets to its models) and the models.
+
+        An input nobody registered becomes an ml_dataset with no known license, so the model carries
+        UnknownLicense from it rather than silently looking clean."""
+        input_types = dict(input_types or {})
+        for qualified_name in run.inputs:
+            if qualified_name not in input_types and self.client.find_entity("ml_dataset", qualified_name) is None:
+                log.warning("training run %s reads %s, which is not registered: recording it with no known "
+                            "license", run.run_id, qualified_name)
+                name = qualified_name.rstrip("/").rsplit("/", 1)[-1] or qualified_name
+                self.register_dataset(DatasetSpec(qualified_name=qualified_name, name=name))
         batch = [em.model_entity(m.fingerprinted()) for m in run.outputs]
-        batch.append(em.training_run_entity(run, input_types or {}))
+        batch.append(em.training_run_entity(run, input_types))
         return self._upsert_and_resolve(batch, "ml_training_run", run.qualified_name)
 
     # --- reads -------------------------------------------------------------------------------------

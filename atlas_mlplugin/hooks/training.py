@@ -1,0 +1,156 @@
+"""`track_training`: record any Python training code (scikit-learn, PyTorch, plain Python) in Atlas.
+
+    with track_training("train classifier", inputs=["s3://lab/faces/v1"], params={"lr": 0.01}) as run:
+        model = fit(...)
+        save(model, "out/model.pt")
+        run.set_model(path="out/model.pt", name="classifier")
+
+or as a decorator (`current_run()` gives the run inside). It records inputs, parameters, code revision
+(git), start and end, status (FAILED when the body raises; the exception still propagates) and the model
+artifact (path, sha256) as ml_training_run -> ml_model. It never raises into the training code and never
+waits on a slow Atlas: what cannot be delivered now goes to the durable spool.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import subprocess
+import uuid
+from contextlib import ContextDecorator
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from atlas_mlplugin.ingest.delivery import Deliverer
+from atlas_mlplugin.ingest.spool import SpoolOp
+from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
+
+log = logging.getLogger(__name__)
+
+_current: contextvars.ContextVar[TrainingRun | None] = contextvars.ContextVar("atlas_ml_run", default=None)
+
+
+def current_run() -> TrainingRun | None:
+    """The run being tracked in this context (for code inside a @track_training function)."""
+    return _current.get()
+
+
+def code_revision(directory: Path | None = None) -> str | None:
+    """The git commit of the training code, with "-dirty" when it has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}-dirty" if dirty else head
+
+
+class TrainingRun:
+    """What the training code tells us while it runs."""
+
+    def __init__(self, name: str, run_id: str, inputs: list[str], params: dict[str, Any]) -> None:
+        self.name = name
+        self.run_id = run_id
+        self.inputs = list(inputs)
+        self.params = {k: str(v) for k, v in params.items()}
+        self.models: list[ModelSpec] = []
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.params[key] = str(value)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        for key, value in params.items():
+            self.log_param(key, value)
+
+    def add_input(self, qualified_name: str) -> None:
+        if qualified_name not in self.inputs:
+            self.inputs.append(qualified_name)
+
+    def set_model(self, *, path: str | Path | None = None, name: str | None = None,
+                  qualified_name: str | None = None, type_of_model: str | None = None,
+                  version: str | None = None) -> None:
+        """The model this run produced; with a path, its sha256 is recorded when the run ends."""
+        local = Path(path).resolve() if path is not None else None
+        if qualified_name is None:
+            qualified_name = local.as_uri() if local else f"ml-model:{name or self.name}"
+        self.models.append(ModelSpec(
+            qualified_name=qualified_name, name=name or (local.name if local else self.name),
+            type_of_model=type_of_model, version=version,
+            download_location=local.as_uri() if local else None, local_path=local,
+        ))
+
+
+class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the call site, like contextlib's
+    def __init__(self, name: str, *, inputs: list[str] | None = None, params: dict[str, Any] | None = None,
+                 purpose: str | None = None, framework: str | None = None, run_id: str | None = None,
+                 deliverer: Deliverer | None = None) -> None:
+        self.name = name
+        self._inputs = inputs or []
+        self._params = params or {}
+        self._purpose = purpose
+        self._framework = framework
+        self._run_id = run_id
+        self._deliverer = deliverer
+        self._token: contextvars.Token[TrainingRun | None] | None = None
+        self._started: datetime | None = None
+        self.run: TrainingRun | None = None
+
+    def __enter__(self) -> TrainingRun:
+        # A fresh run per entry, so a decorated function called twice records two runs.
+        self.run = TrainingRun(self.name, self._run_id or uuid.uuid4().hex, self._inputs, self._params)
+        self._started = datetime.now(timezone.utc)
+        self._token = _current.set(self.run)
+        self._submit("RUNNING", None)
+        return self.run
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if self._token is not None:
+            _current.reset(self._token)
+        if exc_type is None:
+            self._submit("COMPLETED", None)
+        else:
+            self._submit("FAILED", f"{exc_type.__name__}: {exc}"[:2000])
+        return False  # the training code's exception, if any, propagates unchanged
+
+    def _submit(self, status: str, error: str | None) -> None:
+        run = self.run
+        assert run is not None
+        try:
+            ended = datetime.now(timezone.utc) if status != "RUNNING" else None
+            models = [m.fingerprinted() if status == "COMPLETED" else m for m in run.models]
+            spec = TrainingRunSpec(
+                run_id=run.run_id, name=run.name, inputs=run.inputs, outputs=models,
+                status=status,  # type: ignore[arg-type]
+                start_time=self._started, end_time=ended, code_revision=code_revision(),
+                processing_purpose=self._purpose, hyperparameters=run.params, framework=self._framework,
+                error_message=error,
+            )
+            deliverer = self._deliverer or default_deliverer()
+            deliverer.submit(SpoolOp.of("record_training_run", spec))
+        except Exception:  # noqa: BLE001 - recording lineage must never break training
+            log.exception("atlas-mlplugin could not record training run %r (%s); training goes on",
+                          run.name, status)
+
+
+_default: Deliverer | None = None
+
+
+def default_deliverer() -> Deliverer:
+    """One per process: the configured Atlas (or the local one), fail-fast, backed by the default spool."""
+    global _default
+    if _default is None:
+        from atlas_mlplugin.atlas.client import AtlasClient
+        from atlas_mlplugin.atlas.connect import resolve_settings
+        from atlas_mlplugin.governance.registry import GovernanceRegistry
+        from atlas_mlplugin.ingest.delivery import fail_fast
+        from atlas_mlplugin.ingest.operations import registry_handler
+        from atlas_mlplugin.ingest.spool import Spool
+
+        client = AtlasClient(fail_fast(resolve_settings()))
+        _default = Deliverer(Spool(), registry_handler(GovernanceRegistry(client)))
+    return _default
