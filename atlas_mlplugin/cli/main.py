@@ -1,6 +1,7 @@
 """`atlas-ml`: the command line of atlas-mlplugin.
 
-Exit codes: 0 success; 1 the command failed (the message says why and what to try); 2 usage error.
+Exit codes: 0 success; 1 the command failed (the message says why and what to try: Atlas unreachable,
+invalid input, unknown license, an entity not registered, undelivered spool entries); 2 usage error.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from atlas_mlplugin import __version__
 from atlas_mlplugin.atlas.errors import AtlasError
+from atlas_mlplugin.catalog.loader import CatalogError
+from atlas_mlplugin.governance.registry import NotRegisteredError
+from atlas_mlplugin.licenses import UnknownLicenseError
 from atlas_mlplugin.server.errors import LauncherError
 
 
@@ -22,8 +27,11 @@ class FriendlyErrors(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except (AtlasError, LauncherError) as exc:
+        except (AtlasError, LauncherError, UnknownLicenseError, NotRegisteredError, CatalogError) as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except ValidationError as exc:
+            click.echo(f"error: invalid input:\n{exc}", err=True)
             sys.exit(1)
 
 
@@ -44,10 +52,11 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from atlas_mlplugin.cli import server, typedefs
+    from atlas_mlplugin.cli import catalog, governance, server, spool, typedefs
 
-    cli.add_command(server.server)
-    cli.add_command(typedefs.typedefs)
+    for command in (server.server, typedefs.typedefs, governance.license, governance.dataset, governance.consent,
+                    governance.lineage, catalog.apply, spool.spool):
+        cli.add_command(command)
 
 
 _register()

@@ -1,0 +1,383 @@
+"""The catalog file's content: licenses, consent records, datasets, derivations, models and training runs.
+
+Parsing checks each entry against the domain specs (atlas_mlplugin.model); `reference_problems` then checks
+what the specs cannot see alone: references between entries, duplicates, unknown licenses. Problems carry a
+pydantic-style `loc` so the loader can point at the YAML line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
+
+from atlas_mlplugin.licenses.catalog import LicenseCatalog, UnknownLicenseError
+from atlas_mlplugin.model import (
+    ConsentRecordSpec,
+    DataLicense,
+    DatasetSpec,
+    DerivationSpec,
+    ModelSpec,
+    TrainingRunSpec,
+)
+
+Loc = tuple[str | int, ...]
+
+# Tags of the training-run output union. Pydantic puts the chosen tag into error locations; the loader
+# drops it (UNION_TAGS) because it is not a key of the file. Spaces keep them from clashing with field names.
+MODEL_REF_TAG = "model reference"
+INLINE_MODEL_TAG = "inline model"
+UNION_TAGS = frozenset({MODEL_REF_TAG, INLINE_MODEL_TAG})
+
+class CatalogLicense(DataLicense):
+    """A license the built-in catalog lacks: usually a custom LicenseRef-... (an SPDX id missing from
+    `atlas-ml license list` works too). Built-in licenses cannot be redefined with other terms."""
+
+    # DataLicense ignores unknown keys; in a hand-written file a typo must be an error, not a lost term.
+    model_config = ConfigDict(extra="forbid")
+
+
+class CatalogDerivation(DerivationSpec):
+    """A derivation (relabel, filter, merge, anonymize, ...) from datasets to the datasets it outputs.
+    Its outputs are declared here, inline, and not again under `datasets:`."""
+
+    # Validating defaults lets the attestation check below run when `attestation:` is absent, so the error
+    # is reported on that field rather than on the whole derivation.
+    model_config = ConfigDict(validate_default=True)
+
+    @field_validator("attestation")
+    @classmethod
+    def _attested_needs_attestation(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("attested") and not value:
+            raise ValueError("attested: true needs an attestation saying who attested the step and how")
+        return value
+
+
+def _output_kind(value: Any) -> str:
+    return INLINE_MODEL_TAG if isinstance(value, (dict, BaseModel)) else MODEL_REF_TAG
+
+
+ModelOutput = Annotated[
+    Union[Annotated[str, Tag(MODEL_REF_TAG)], Annotated[ModelSpec, Tag(INLINE_MODEL_TAG)]],  # noqa: UP007
+    Discriminator(_output_kind),
+]
+
+
+class CatalogTrainingRun(TrainingRunSpec):
+    """A training run: a Process from the datasets it read to the models it produced. Use `to_spec` to get
+    the TrainingRunSpec the registry takes (outputs given by reference are resolved there)."""
+
+    outputs: list[ModelOutput] = Field(  # type: ignore[assignment]
+        default_factory=list,
+        description="The models the run produced. Each item is EITHER a string, the qualified_name of an entry "
+                    "under `models:`, OR a mapping describing the model inline (qualified_name, name, ...). "
+                    "Declare each model once: under `models:` or inline, not both.")
+
+    def to_spec(self, models: dict[str, ModelSpec]) -> TrainingRunSpec:
+        """This run with every output a ModelSpec; `models` maps qualified_name to the `models:` entries."""
+        outputs = [models[o] if isinstance(o, str) else o for o in self.outputs]
+        fields = {name: getattr(self, name) for name in TrainingRunSpec.model_fields if name != "outputs"}
+        return TrainingRunSpec(**fields, outputs=outputs)
+
+
+_SECTIONS = ("licenses", "consent_records", "datasets", "derivations", "models", "training_runs")
+_SPEC_SUBCLASSES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "licenses": (DataLicense, CatalogLicense),
+    "derivations": (DerivationSpec, CatalogDerivation),
+    "training_runs": (TrainingRunSpec, CatalogTrainingRun),
+}
+
+
+class CatalogDocument(BaseModel):
+    """A catalog as code: `atlas-ml apply FILE` makes Atlas match it. Applying is idempotent: entries that
+    already match Atlas are left alone. Removing an entry from the file deletes nothing in Atlas (history is
+    kept); deleting is a separate, explicit act. Qualified names of files follow OpenLineage, e.g.
+    file:///abs/path or s3://bucket/path."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="atlas-mlplugin catalog",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    version: Literal[1] = Field(description="Format version of this file; always 1")
+    licenses: list[CatalogLicense] = Field(
+        default_factory=list,
+        description="Licenses the built-in catalog lacks, usually custom LicenseRef-... ones. Standard SPDX "
+                    "licenses such as CC-BY-4.0 come from the built-in catalog (`atlas-ml license list`) and need "
+                    "no entry here; a built-in license cannot be redefined with other terms.")
+    consent_records: list[ConsentRecordSpec] = Field(
+        default_factory=list,
+        description="Consent records; datasets refer to them by qualified_name in their consent_records")
+    datasets: list[DatasetSpec] = Field(
+        default_factory=list,
+        description="Source datasets. A dataset's license must be built in or declared under `licenses:`; its "
+                    "consent_records must be declared under `consent_records:`.")
+    derivations: list[CatalogDerivation] = Field(
+        default_factory=list,
+        description="Transformations between datasets; their output datasets are declared inline. Inputs are "
+                    "datasets of this file (under `datasets:` or outputs of another derivation).")
+    models: list[ModelSpec] = Field(
+        default_factory=list,
+        description="Models that training runs refer to by qualified_name in their outputs. Every model here "
+                    "must be the output of a training run in this file.")
+    training_runs: list[CatalogTrainingRun] = Field(
+        default_factory=list,
+        description="Training runs. Inputs are datasets of this file; outputs are models, by reference to "
+                    "`models:` or inline.")
+
+    @field_validator(*_SECTIONS, mode="before")
+    @classmethod
+    def _section(cls, value: Any, info: ValidationInfo) -> Any:
+        # An empty YAML section (`models:` with nothing under it) is null: read it as an empty list.
+        if value is None:
+            return []
+        # Accept plain specs built in Python for sections whose item type is our stricter subclass.
+        base, sub = _SPEC_SUBCLASSES.get(info.field_name or "", (None, None))
+        if base is not None and isinstance(value, list):
+            return [v.model_dump() if isinstance(v, base) and not isinstance(v, sub) else v for v in value]  # type: ignore[arg-type]
+        return value
+
+    # --- derived views -------------------------------------------------------------------------------
+    def all_datasets(self) -> list[tuple[Loc, DatasetSpec]]:
+        """Every dataset the file declares: `datasets:` entries, then derivation outputs, with their loc."""
+        found: list[tuple[Loc, DatasetSpec]] = [(("datasets", i), ds) for i, ds in enumerate(self.datasets)]
+        for i, d in enumerate(self.derivations):
+            found += [(("derivations", i, "outputs", j), ds) for j, ds in enumerate(d.outputs)]
+        return found
+
+    def derivations_in_order(self) -> list[DerivationSpec]:
+        """Derivations ordered so that one producing a dataset comes before those reading it."""
+        producer = {ds.qualified_name: i for i, d in enumerate(self.derivations) for ds in d.outputs}
+        done: set[int] = set()
+        ordered: list[DerivationSpec] = []
+
+        def visit(i: int, path: tuple[int, ...]) -> None:
+            if i in done or i in path:  # a cycle is a validation problem; do not loop on it here
+                return
+            for qn in self.derivations[i].inputs:
+                if qn in producer:
+                    visit(producer[qn], (*path, i))
+            done.add(i)
+            ordered.append(self.derivations[i])
+
+        for i in range(len(self.derivations)):
+            visit(i, ())
+        return ordered
+
+    def model_specs(self) -> dict[str, ModelSpec]:
+        return {m.qualified_name: m for m in self.models}
+
+    def resolved_training_runs(self) -> list[TrainingRunSpec]:
+        """The training runs as the registry takes them, outputs given by reference replaced by the model."""
+        models = self.model_specs()
+        return [run.to_spec(models) for run in self.training_runs]
+
+    def resolve_paths(self, base: Path) -> CatalogDocument:
+        """A copy with relative local_path values taken relative to `base` (the catalog file's folder)."""
+        def fix(spec: Any) -> Any:
+            path = getattr(spec, "local_path", None)
+            if path is None or path.is_absolute():
+                return spec
+            return spec.model_copy(update={"local_path": (base / path).resolve()})
+
+        return self.model_copy(update={
+            "datasets": [fix(ds) for ds in self.datasets],
+            "derivations": [d.model_copy(update={"outputs": [fix(o) for o in d.outputs]}) for d in self.derivations],
+            "models": [fix(m) for m in self.models],
+            "training_runs": [r.model_copy(update={"outputs": [fix(o) for o in r.outputs]})
+                              for r in self.training_runs],
+        })
+
+    def reference_problems(self, *, catalog: LicenseCatalog | None = None,
+                           allow_external_refs: bool = False) -> list[Problem]:
+        """What is wrong between entries (see `_References`); empty when the file is consistent."""
+        return _References(self, catalog or LicenseCatalog.from_csv(), allow_external_refs).check()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A cross-reference problem at `loc` (a pydantic-style location in the document)."""
+
+    loc: Loc
+    message: str
+    see: Loc | None = None  # where the clashing entry is, for "duplicate" problems
+
+
+def loc_to_path(loc: Loc) -> str:
+    """('datasets', 2, 'license') -> 'datasets[2].license'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _References:
+    """Cross-reference checks, each reported at the entry or field at fault."""
+
+    def __init__(self, doc: CatalogDocument, builtin: LicenseCatalog, allow_external: bool) -> None:
+        self.doc = doc
+        self.builtin = builtin
+        self.allow_external = allow_external
+        self.problems: list[Problem] = []
+
+    def check(self) -> list[Problem]:
+        licenses = self._licenses()
+        self._unique([(("consent_records", i, "qualified_name"), c.qualified_name)
+                      for i, c in enumerate(self.doc.consent_records)], "consent record")
+        datasets = self._unique([((*loc, "qualified_name"), ds.qualified_name) for loc, ds in self.doc.all_datasets()],
+                                "dataset")
+        consents = {c.qualified_name for c in self.doc.consent_records}
+        for loc, ds in self.doc.all_datasets():
+            self._dataset(loc, ds, licenses, consents)
+        self._unique([(("derivations", i, "qualified_name"), d.qualified_name)
+                      for i, d in enumerate(self.doc.derivations)], "derivation")
+        for i, d in enumerate(self.doc.derivations):
+            self._inputs(("derivations", i, "inputs"), d.inputs, datasets)
+        self._cycles()
+        self._models()
+        self._unique([(("training_runs", i, "run_id"), r.run_id) for i, r in enumerate(self.doc.training_runs)],
+                     "training run")
+        for i, run in enumerate(self.doc.training_runs):
+            self._inputs(("training_runs", i, "inputs"), run.inputs, datasets)
+        return self.problems
+
+    def _unique(self, names: list[tuple[Loc, str]], kind: str, fold: bool = False) -> dict[str, Loc]:
+        first: dict[str, Loc] = {}
+        for loc, name in names:
+            key = name.lower() if fold else name
+            if key in first:
+                self.problems.append(Problem(loc, f"duplicate {kind} {name!r}: already declared at "
+                                                  f"{loc_to_path(first[key][:-1])}", see=first[key]))
+            else:
+                first[key] = loc
+        return first
+
+    def _licenses(self) -> LicenseCatalog:
+        known = LicenseCatalog(self.builtin.all())
+        self._unique([(("licenses", i, "spdx_id"), lic.spdx_id) for i, lic in enumerate(self.doc.licenses)],
+                     "license", fold=True)
+        for i, lic in enumerate(self.doc.licenses):
+            try:
+                builtin = self.builtin.get(lic.spdx_id)
+            except UnknownLicenseError:
+                builtin = None
+            # Same terms as built in is harmless; other terms would silently change every dataset using it.
+            if builtin is not None and lic.model_dump() != builtin.model_dump():
+                self.problems.append(Problem(("licenses", i, "spdx_id"), (
+                    f"{lic.spdx_id} is a built-in license and cannot be redefined with other terms here; remove "
+                    "this entry, or give your terms their own LicenseRef-... id")))
+            known.add(lic)
+        return known
+
+    def _dataset(self, loc: Loc, ds: DatasetSpec, licenses: LicenseCatalog, consents: set[str]) -> None:
+        if ds.license is not None:
+            try:
+                licenses.get(ds.license)
+            except UnknownLicenseError as exc:
+                self.problems.append(Problem((*loc, "license"), str(exc)))
+        for j, ref in enumerate(ds.consent_records):
+            if ref not in consents and not self.allow_external:
+                close = difflib.get_close_matches(ref, sorted(consents), n=3, cutoff=0.6)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                self.problems.append(Problem((*loc, "consent_records", j), (
+                    f"consent record {ref!r} is not declared under consent_records:.{hint}")))
+
+    def _inputs(self, loc: Loc, inputs: list[str], datasets: dict[str, Loc]) -> None:
+        if self.allow_external:
+            return
+        for j, ref in enumerate(inputs):
+            if ref not in datasets:
+                close = difflib.get_close_matches(ref, sorted(datasets), n=3, cutoff=0.6)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                self.problems.append(Problem((*loc, j), (
+                    f"input {ref!r} is not a dataset of this file (under datasets: or a derivation's outputs).{hint}"
+                    " To refer to a dataset already in Atlas, apply with external references allowed.")))
+
+    def _cycles(self) -> None:
+        # A derivation output that is also under datasets: is a duplicate (reported as such), not a cycle.
+        declared = {ds.qualified_name for ds in self.doc.datasets}
+        producer = {ds.qualified_name: i for i, d in enumerate(self.doc.derivations) for ds in d.outputs
+                    if ds.qualified_name not in declared}
+
+        def reaches(start: int, target: int, seen: set[int]) -> bool:
+            for qn in self.doc.derivations[start].inputs:
+                j = producer.get(qn)
+                if j is None or j in seen:
+                    continue
+                if j == target or reaches(j, target, seen | {j}):
+                    return True
+            return False
+
+        for i, d in enumerate(self.doc.derivations):
+            for j, qn in enumerate(d.inputs):
+                k = producer.get(qn)
+                if k is not None and (k == i or reaches(k, i, {k})):
+                    self.problems.append(Problem(("derivations", i, "inputs", j), (
+                        f"input {qn!r} is produced by this derivation or one that reads its outputs: a cycle")))
+
+    def _models(self) -> None:
+        declared = self._unique([(("models", i, "qualified_name"), m.qualified_name)
+                                 for i, m in enumerate(self.doc.models)], "model")
+        inline: list[tuple[Loc, str]] = []
+        referenced: set[str] = set()
+        for i, run in enumerate(self.doc.training_runs):
+            for j, out in enumerate(run.outputs):
+                if isinstance(out, ModelSpec):
+                    inline.append((("training_runs", i, "outputs", j, "qualified_name"), out.qualified_name))
+                elif out in declared:
+                    referenced.add(out)
+                else:
+                    close = difflib.get_close_matches(out, sorted(declared), n=3, cutoff=0.6)
+                    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                    self.problems.append(Problem(("training_runs", i, "outputs", j), (
+                        f"model {out!r} is not declared under models: (write the model inline, or declare "
+                        f"it there).{hint}")))
+        first = dict(declared)
+        for loc, qn in inline:
+            if qn in first:
+                self.problems.append(Problem(loc, f"duplicate model {qn!r}: already declared at "
+                                                  f"{loc_to_path(first[qn][:-1])}", see=first[qn]))
+            else:
+                first[qn] = loc
+        for i, m in enumerate(self.doc.models):
+            if m.qualified_name not in referenced and declared.get(m.qualified_name) == ("models", i, "qualified_name"):
+                self.problems.append(Problem(("models", i), (
+                    f"model {m.qualified_name!r} is not the output of any training run in this file; list it "
+                    "in a training run's outputs (models are recorded together with the run that produced them)")))
+
+
+def model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model whose fields are valid at `loc` (used to suggest a field for a typo)."""
+    model: type[BaseModel] = CatalogDocument
+    for part in loc:
+        if isinstance(part, int) or part in UNION_TAGS:
+            continue
+        field = model.model_fields.get(part)
+        found = _model_in(field.annotation) if field else None
+        if found is None:
+            return None
+        model = found
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):  # list[X], X | None, Annotated[...], unions
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
