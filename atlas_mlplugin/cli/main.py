@@ -1,6 +1,7 @@
 """`atlas-ml`: the command line of atlas-mlplugin.
 
-Exit codes: 0 success; 1 the command failed (the message says why and what to try: Atlas unreachable,
+Exit codes: 0 success; 2 `check` found the release not allowed (BLOCK, or WARN with --fail-on warn);
+1 the command failed (the message says why and what to try: Atlas unreachable,
 invalid input, unknown license, an entity not registered, undelivered spool entries); 2 usage error.
 """
 
@@ -18,6 +19,7 @@ from atlas_mlplugin.atlas.errors import AtlasError
 from atlas_mlplugin.catalog.loader import CatalogError
 from atlas_mlplugin.governance.registry import NotRegisteredError
 from atlas_mlplugin.licenses import UnknownLicenseError
+from atlas_mlplugin.policy.rules import PolicyError
 from atlas_mlplugin.server.errors import LauncherError
 
 
@@ -27,7 +29,7 @@ class FriendlyErrors(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except (AtlasError, LauncherError, UnknownLicenseError, NotRegisteredError, CatalogError) as exc:
+        except (AtlasError, LauncherError, UnknownLicenseError, NotRegisteredError, CatalogError, PolicyError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
         except ValidationError as exc:
@@ -52,10 +54,10 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from atlas_mlplugin.cli import catalog, governance, server, spool, typedefs
+    from atlas_mlplugin.cli import catalog, governance, policy, server, spool, typedefs
 
     for command in (server.server, typedefs.typedefs, governance.license, governance.dataset, governance.consent,
-                    governance.lineage, catalog.apply, spool.spool):
+                    governance.lineage, catalog.apply, spool.spool, policy.check, policy.impact):
         cli.add_command(command)
 
 

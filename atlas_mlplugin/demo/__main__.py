@@ -32,15 +32,15 @@ def say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def atlas_ml(*args: str) -> None:
+def atlas_ml(*args: str, expect: int = 0) -> None:
     """Run the real CLI, as a user would, and show its output."""
     say(f"   $ atlas-ml {' '.join(args)}")
     result = subprocess.run([sys.executable, "-m", "atlas_mlplugin.cli", *args], capture_output=True, text=True,
                             check=False)
     for line in (result.stdout + result.stderr).strip().splitlines():
         say(f"     {line}")
-    if result.returncode != 0:
-        raise SystemExit(f"atlas-ml {args[0]} failed with exit code {result.returncode}")
+    if result.returncode != expect:
+        raise SystemExit(f"atlas-ml {args[0]} exited with {result.returncode}, expected {expect}")
 
 
 def train_model(out_dir: Path) -> Path:
@@ -91,6 +91,14 @@ def main() -> int:
 
     say("\n5. The lineage behind it")
     atlas_ml("lineage", model_qn)
+
+    say("\n6. May it ship publicly, commercially? (exit code 2 = BLOCK, as a CI gate would see it)")
+    atlas_ml("check", model_qn, "--audience", "public", "--commercial", "--notice", str(atlas.home / "NOTICE"),
+             expect=2)
+    say(f"   the verdict is now on the model's page in Atlas; the NOTICE is in {atlas.home / 'NOTICE'}")
+
+    say("\n7. If street-scenes were retracted, what would it reach?")
+    atlas_ml("impact", SCENES)
 
     model_guid = client.find_entity("ml_model", model_qn)["entity"]["guid"]  # type: ignore[index]
     say("\nAtlas UI: " + status.url)

@@ -1,0 +1,80 @@
+"""`atlas-ml check MODEL` and `atlas-ml impact DATASET`: release gates and retraction impact."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from atlas_mlplugin.policy.model import ReleaseContext
+
+
+@click.command()
+@click.argument("model")
+@click.option("--audience", type=click.Choice(["internal", "partner", "public"]), default="internal",
+              show_default=True, help="Who receives the model.")
+@click.option("--commercial/--non-commercial", default=False, show_default=True, help="Terms of the release.")
+@click.option("--ships", multiple=True, type=click.Choice(["weights", "eval-data", "outputs"]),
+              help="What is released (repeatable; default: weights).")
+@click.option("--purpose", default=None, help="Purpose of the release, checked against consent purposes.")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Policy file (default: the built-in policy; see docs/policy.md).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--fail-on", type=click.Choice(["block", "warn"]), default="block", show_default=True,
+              help="Lowest verdict that makes the exit code 2.")
+@click.option("--notice", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the NOTICE (attributions and required license texts) to this file.")
+@click.option("--record/--no-record", default=True, show_default=True,
+              help="Record the verdict in Atlas (release entity, model attributes, ReleaseVerdict tag).")
+@click.pass_context
+def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships: tuple[str, ...],
+          purpose: str | None, policy_file: Path | None, fmt: str, fail_on: str, notice: Path | None,
+          record: bool) -> None:
+    """May MODEL (a qualifiedName) be released to this audience on these terms?
+
+    Exit code 0 when it may, 2 when the verdict is BLOCK (or WARN with --fail-on warn), 1 on errors."""
+    from atlas_mlplugin.atlas.connect import connect
+    from atlas_mlplugin.policy.check import check_model
+    from atlas_mlplugin.policy.render import render_json, render_markdown, render_notice, render_text
+    from atlas_mlplugin.policy.rules import load_policy
+
+    policy = load_policy(policy_file)  # a bad policy file fails before Atlas is asked anything
+    context = ReleaseContext(audience=audience, commercial=commercial,  # type: ignore[arg-type]
+                             ships=frozenset(ships or ("weights",)), purpose=purpose)  # type: ignore[arg-type]
+    report = check_model(connect(ctx.obj["config"]), model, context, policy=policy, record=record)
+    renderer = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
+    click.echo(renderer(report), nl=False)
+    if notice is not None:
+        notice.write_text(render_notice(report))
+        click.echo(f"NOTICE written to {notice}", err=True)
+    failing = {"block": {"BLOCK"}, "warn": {"BLOCK", "WARN"}}[fail_on]
+    if report.verdict in failing:
+        sys.exit(2)
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--type", "type_name", default="ml_dataset", show_default=True, help="Atlas type of DATASET.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def impact(ctx: click.Context, dataset: str, type_name: str, fmt: str) -> None:
+    """Every dataset, process, model and release downstream of DATASET, with the path to each: what a
+    retraction or a consent withdrawal reaches."""
+    from atlas_mlplugin.atlas.connect import connect
+    from atlas_mlplugin.policy.gather import impact as downstream
+
+    report = downstream(connect(ctx.obj["config"]), dataset, type_name=type_name)
+    if fmt == "json":
+        click.echo(json.dumps(report.model_dump(), indent=2))
+        return
+    counts = {kind: len(report.of(kind)) for kind in ("dataset", "model", "release")}  # type: ignore[arg-type]
+    click.echo(f"{dataset}: {counts['dataset']} downstream dataset(s), {counts['model']} model(s), "
+               f"{counts['release']} release(s)")
+    for entity in report.affected:
+        if entity.kind == "process":
+            continue
+        deleted = " (deleted)" if entity.status == "DELETED" else ""
+        click.echo(f"  {entity.kind:<8} {entity.qualified_name}{deleted}")
+        click.echo(f"           via {' -> '.join(entity.path)}")

@@ -1,0 +1,30 @@
+"""The release check as one call: gather evidence from Atlas, evaluate the policy, optionally record it.
+
+    report = check_model(client, "models/scene-intent/1", ReleaseContext(audience="public", commercial=True))
+    if report.verdict == "BLOCK": ...
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.policy.evaluate import evaluate
+from atlas_mlplugin.policy.gather import collect_evidence
+from atlas_mlplugin.policy.model import CheckReport, ReleaseContext
+from atlas_mlplugin.policy.rules import Policy, load_policy
+from atlas_mlplugin.policy.writeback import write_back
+
+
+def check_model(client: AtlasClient, model_qualified_name: str, context: ReleaseContext, *,
+                policy: Policy | Path | None = None, record: bool = False) -> CheckReport:
+    """May this model be released in this context? With record=True the verdict is written to Atlas."""
+    if not isinstance(policy, Policy):
+        policy = load_policy(policy)
+    evidence = collect_evidence(client, model_qualified_name)
+    report = evaluate(evidence, context, policy, now=datetime.now(timezone.utc))
+    report = report.model_copy(update={"rest_calls": evidence.rest_calls})
+    if record:
+        write_back(client, report, model_name=evidence.model_name)
+    return report

@@ -1,0 +1,183 @@
+"""Policy x evidence x release context -> CheckReport. Pure: no Atlas, no clock unless `now` is omitted.
+
+Every tag on the model is checked against every rule, so a finding always names the tag and the upstream
+dataset it came from; the report is ordered so the same inputs always give the same output.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+from atlas_mlplugin.licenses.catalog import LicenseCatalog, UnknownLicenseError
+from atlas_mlplugin.policy.model import (
+    SEVERITY_ORDER,
+    CheckReport,
+    Evidence,
+    Finding,
+    Obligations,
+    ReleaseContext,
+    UpstreamTag,
+    Verdict,
+)
+from atlas_mlplugin.policy.rules import CONTEXT_REF, PLACEHOLDER_RE, Condition, Policy, Rule, When, resolve_policy
+
+ATTRIBUTION_TAG = "AttributionRequired"
+LICENSE_TEXT_TAG = "LicenseTextRequired"
+# Atlas `date` attributes arrive as epoch milliseconds; messages show them as dates.
+DATE_ATTRIBUTES = frozenset({"withdrawnTime", "retractionDate"})
+NOT_RECORDED = "not recorded"
+_UNSET = object()  # a $context value the release context leaves empty
+
+
+def evaluate(evidence: Evidence, context: ReleaseContext, policy: Policy, *,
+             now: datetime | None = None) -> CheckReport:
+    """May this model be released in this context? One finding per (tag, matching rule)."""
+    rules = resolve_policy(policy).rules
+    tags = distinct_tags(evidence.tags)
+    findings = [_finding(rule, tag, context, evidence) for tag in tags for rule in rules
+                if rule_matches(rule, tag, context)]
+    findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id, f.source_qualified_name or "",
+                                 f.source_guid or "", f.tag, f.path))
+    return CheckReport(verdict=verdict_of(findings), model=evidence.model_qualified_name,
+                       model_guid=evidence.model_guid, context=context, findings=findings,
+                       obligations=obligations_of(tags), policy=policy.name,
+                       checked_at=now or datetime.now(timezone.utc), rest_calls=evidence.rest_calls)
+
+
+def distinct_tags(tags: list[UpstreamTag]) -> list[UpstreamTag]:
+    """One tag per (type, source entity): Atlas can list a propagated tag twice (e.g. reached over two
+    lineage paths). The shortest path is kept, so the explanation is the simplest and always the same."""
+    kept: dict[tuple[str, str], UpstreamTag] = {}
+    for tag in sorted(tags, key=lambda t: (t.type_name, t.source_guid, len(t.path), t.path)):
+        kept.setdefault((tag.type_name, tag.source_guid), tag)
+    return list(kept.values())
+
+
+def verdict_of(findings: list[Finding]) -> Verdict:
+    worst = max((SEVERITY_ORDER[f.severity] for f in findings), default=0)
+    return "BLOCK" if worst == SEVERITY_ORDER["BLOCK"] else "WARN" if worst == SEVERITY_ORDER["WARN"] else "PASS"
+
+
+def rule_matches(rule: Rule, tag: UpstreamTag, context: ReleaseContext) -> bool:
+    return (tag.type_name in rule.tag
+            and (rule.when is None or any(_context_matches(w, context) for w in rule.when))
+            and (rule.attributes is None or any(
+                all(condition_holds(c, tag.attributes.get(name), context) for name, c in alternative.items())
+                for alternative in rule.attributes)))
+
+
+def _context_matches(when: When, context: ReleaseContext) -> bool:
+    return ((when.audience is None or context.audience in when.audience)
+            and (when.commercial is None or context.commercial == when.commercial)
+            and (when.ships is None or bool(context.ships & set(when.ships)))
+            and (when.purpose is None or context.purpose in when.purpose))
+
+
+def condition_holds(condition: Condition, value: Any, context: ReleaseContext) -> bool:
+    """Every operator given holds for the attribute value (None: the tag lacks the attribute)."""
+    for name in condition.model_fields_set:
+        if name == "exists" and (value is not None) != condition.exists:
+            return False
+        if name == "missing" and (value is None) != condition.missing:
+            return False
+        if name == "in_":
+            allowed = [_resolve(v, context) for v in condition.in_ or []]
+            if value not in [a for a in allowed if a is not _UNSET]:
+                return False
+        if name in ("equals", "contains", "not_contains"):
+            expected = _resolve(getattr(condition, name), context)
+            if expected is _UNSET:
+                return False  # e.g. no release purpose given: a purpose rule cannot apply
+            if name == "equals" and value != expected:
+                return False
+            if name == "contains" and expected not in _as_list(value):
+                return False
+            if name == "not_contains" and expected in _as_list(value):
+                return False
+    return True
+
+
+def _resolve(value: Any, context: ReleaseContext) -> Any:
+    if isinstance(value, str) and value.startswith(CONTEXT_REF):
+        found = getattr(context, value.removeprefix(CONTEXT_REF))
+        return _UNSET if found is None else found
+    return value
+
+
+def _as_list(value: Any) -> list[Any]:
+    # A missing attribute contains nothing; a single value is a list of one.
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+
+
+def _source(tag: UpstreamTag) -> str:
+    return tag.source_qualified_name or str(tag.attributes.get("sourceDataset") or "") or tag.source_name \
+        or tag.source_guid
+
+
+def _finding(rule: Rule, tag: UpstreamTag, context: ReleaseContext, evidence: Evidence) -> Finding:
+    values = {"source": _source(tag), "license": tag.attributes.get("licenseId"), "tag": tag.type_name,
+              "audience": context.audience, "purpose": context.purpose,
+              "model": evidence.model_name or evidence.model_qualified_name}
+    return Finding(rule_id=rule.id, severity=rule.severity, tag=tag.type_name,
+                   message=render_template(rule.message, values, tag.attributes),
+                   remedy=render_template(rule.remedy, values, tag.attributes) if rule.remedy else None,
+                   source_qualified_name=tag.source_qualified_name or tag.attributes.get("sourceDataset"),
+                   source_guid=tag.source_guid, source_deleted=tag.source_status == "DELETED",
+                   path=tag.path, attributes=dict(tag.attributes))
+
+
+def render_template(template: str, values: dict[str, Any], attributes: dict[str, Any]) -> str:
+    """Fills {name} and {attr.<name>}. Not str.format: a policy file must not reach Python attributes."""
+    def fill(match: Any) -> str:
+        name = match.group(1)
+        if name.startswith("attr."):
+            return _show(attributes.get(name[5:]), date=name[5:] in DATE_ATTRIBUTES)
+        return _show(values[name]) if name in values else match.group(0)
+    return PLACEHOLDER_RE.sub(fill, template)
+
+
+def _show(value: Any, *, date: bool = False) -> str:
+    if value is None or value == "":
+        return NOT_RECORDED
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(sorted(str(v) for v in value)) if value else "none"
+    if date and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=timezone.utc).date().isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def obligations_of(tags: list[UpstreamTag]) -> Obligations:
+    """Credits for the NOTICE (one per source dataset) and the license texts that must ship."""
+    credits: dict[str, dict[str, Any]] = {}
+    for tag in tags:
+        if tag.type_name == ATTRIBUTION_TAG:
+            source, attrs = _source(tag), tag.attributes
+            license_id = attrs.get("licenseId")
+            credits.setdefault(source, {
+                "source": source, "title": attrs.get("title") or tag.source_name or source,
+                "creator": attrs.get("creator"), "license": license_id,
+                "license_url": license_url(license_id) if license_id else None,
+                "url": attrs.get("url"), "attributionText": attrs.get("attributionText")})
+    texts = {str(t.attributes["licenseId"]) for t in tags
+             if t.type_name == LICENSE_TEXT_TAG and t.attributes.get("licenseId")}
+    return Obligations(attributions=sorted(credits.values(), key=lambda c: (str(c["title"]).casefold(), c["source"])),
+                       license_texts=sorted(texts))
+
+
+@lru_cache(maxsize=1)
+def _licenses() -> LicenseCatalog:
+    return LicenseCatalog.from_csv()
+
+
+def license_url(license_id: str) -> str | None:
+    """The license's page in the built-in catalog; None for licenses it does not know (e.g. LicenseRef-)."""
+    try:
+        return _licenses().get(license_id).url
+    except UnknownLicenseError:
+        return None

@@ -1,0 +1,373 @@
+"""The release-risk policy as data: rules over a model's tags and the release context.
+
+The default rules live in default_policy.yaml; a user file may `extends: default`, change the severity of
+default rules by id (`overrides`) and add rules. Every problem in a file is reported as
+FILE:LINE:COL: field: message, the way catalog files are (catalog/loader.py, whose YAML helpers we reuse).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import types
+import typing
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from atlas_mlplugin.atlas.typedefs import default_typedefs_dir
+from atlas_mlplugin.catalog.document import Loc, loc_to_path
+from atlas_mlplugin.catalog.loader import CatalogIssue, _duplicate_keys, _key, _locate, _yaml_issue
+from atlas_mlplugin.catalog.loader import _message as _generic_message
+from atlas_mlplugin.policy.model import Audience, ReleaseContext, Severity, Shipped
+
+DEFAULT = "default"
+CONTEXT_REF = "$context."
+# What a message or remedy may name; {attr.<name>} names an attribute of the tag.
+PLACEHOLDERS = frozenset({"source", "license", "tag", "audience", "purpose", "model"})
+PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+
+# A policy problem has the same shape as a catalog problem: file, line, column, field, message.
+PolicyIssue = CatalogIssue
+
+T = TypeVar("T")
+
+
+def _listify(value: Any) -> Any:
+    # `tag: NonCommercial` and `tag: [NonCommercial]` mean the same; wrapping before validation keeps
+    # error locations free of pydantic's union branch names.
+    return [value] if value is not None and not isinstance(value, list) else value
+
+
+OneOrMany = Annotated[list[T], BeforeValidator(_listify), Field(min_length=1)]
+
+
+class Condition(BaseModel):
+    """Tests on one attribute of a tag; every operator given must hold. A value `$context.<field>` stands
+    for that field of the release context; when the context leaves it unset, the test does not hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    equals: Any = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    contains: Any = Field(default=None, description="the (list) attribute contains the value")
+    not_contains: Any = Field(default=None, description="the (list) attribute lacks the value; a missing "
+                                                        "attribute contains nothing")
+    exists: bool | None = None
+    missing: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict):  # `purposes: model-training` forgets the operator
+            raise ValueError(f"give the test as operator: value, e.g. {{equals: {data!r}}}; operators: "
+                             f"{', '.join(operator_names())}")
+        return data
+
+    @model_validator(mode="after")
+    def _some_operator(self) -> Condition:
+        if not self.model_fields_set:
+            raise ValueError(f"give at least one operator: {', '.join(operator_names())}")
+        for value in (self.equals, self.contains, self.not_contains, *(self.in_ or [])):
+            if isinstance(value, str) and value.startswith(CONTEXT_REF) \
+                    and value.removeprefix(CONTEXT_REF) not in ReleaseContext.model_fields:
+                known = ", ".join(CONTEXT_REF + name for name in ReleaseContext.model_fields)
+                raise ValueError(f"unknown context value {value!r}; use one of {known}")
+        return self
+
+
+def operator_names() -> list[str]:
+    return [field.alias or name for name, field in Condition.model_fields.items()]
+
+
+class When(BaseModel):
+    """Conditions on the release context; all given must hold. A list of values means any of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    audience: OneOrMany[Audience] | None = None
+    commercial: bool | None = None
+    ships: OneOrMany[Shipped] | None = Field(default=None, description="the release ships any of these")
+    purpose: OneOrMany[str] | None = Field(default=None, description="the release's purpose is one of these")
+
+
+class Rule(BaseModel):
+    """One finding to raise for each matching tag on the model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    tag: OneOrMany[str] = Field(description="classification type name(s) the rule looks at")
+    when: OneOrMany[When] | None = Field(default=None, description="release contexts it applies to "
+                                                                   "(a list: any of them); none: every release")
+    attributes: OneOrMany[dict[str, Condition]] | None = Field(
+        default=None, description="tests on the tag's attributes by name (a list: any of these sets)")
+    severity: Severity
+    message: str = Field(min_length=1, description="what is wrong, with {source}, {license}, {tag}, "
+                                                   "{audience}, {purpose}, {model}, {attr.<name>}")
+    remedy: str | None = Field(default=None, description="what to do: the fix, or the obligation to meet")
+
+    @field_validator("message", "remedy")
+    @classmethod
+    def _placeholders(cls, text: str | None) -> str | None:
+        for name in PLACEHOLDER_RE.findall(text or ""):
+            if name not in PLACEHOLDERS and not (name.startswith("attr.") and len(name) > 5):
+                raise ValueError(f"unknown placeholder {{{name}}}; use {{attr.<name>}} or one of "
+                                 + ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS)))
+        return text
+
+
+class Override(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    severity: Severity
+
+
+class Policy(BaseModel):
+    """A policy file. `load_policy` returns it resolved: `rules` are then the effective rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: Literal[1]
+    extends: Literal["default"] | None = None
+    overrides: list[Override] = Field(default_factory=list, description="new severities for default rules")
+    rules: list[Rule] = Field(default_factory=list)
+    _name: str = PrivateAttr(default="inline")
+
+    @property
+    def name(self) -> str:
+        """The file it came from, or 'default'; shown in reports."""
+        return self._name
+
+
+class PolicyError(ValueError):
+    """The policy file is invalid; `issues` says where and why, one per problem."""
+
+    def __init__(self, issues: list[PolicyIssue]) -> None:
+        self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column, i.field))
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+def load_policy(path: Path | str | None = None) -> Policy:
+    """The policy in `path`, resolved against the default rules it extends; None: the default policy.
+    Raises PolicyError listing every problem; OSError when the file cannot be read."""
+    if path is None:
+        return _default_policy()
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise PolicyError([PolicyIssue(str(path), line, 1, "", f"not UTF-8 text ({exc.reason})")]) from None
+    return parse_policy(text, file=str(path))
+
+
+def parse_policy(text: str, *, file: str = "<string>", name: str | None = None) -> Policy:
+    """Like load_policy, for text already read. `file` is used in messages, `name` (default: file) in reports."""
+    root, data, issues = _read_yaml(text, file)
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(issues + [_validation_issue(root, file, err) for err in exc.errors()]) from None
+    base = _default_policy() if policy.extends == DEFAULT else None
+    for loc, message in policy_problems(policy, base):
+        in_file = _file_loc(root, loc)
+        line, column = _locate(root, in_file)
+        issues.append(PolicyIssue(file, line, column, loc_to_path(in_file), message))
+    if issues:
+        raise PolicyError(issues)
+    resolved = resolve_policy(policy, base)
+    resolved._name = name or file
+    return resolved
+
+
+def resolve_policy(policy: Policy, base: Policy | None = None) -> Policy:
+    """The policy with the default rules it extends (severities overridden) ahead of its own rules."""
+    if policy.extends is None:
+        return policy
+    base = base or _default_policy()
+    severity = {o.id: o.severity for o in policy.overrides}
+    if unknown := set(severity) - {r.id for r in base.rules}:
+        raise ValueError(f"overrides name no default rule: {', '.join(sorted(unknown))}")
+    rules = [r.model_copy(update={"severity": severity[r.id]}) if r.id in severity else r for r in base.rules]
+    resolved = Policy(version=1, rules=rules + list(policy.rules))
+    resolved._name = policy.name
+    return resolved
+
+
+@lru_cache(maxsize=1)
+def _default_policy() -> Policy:
+    resource = resources.files("atlas_mlplugin.policy").joinpath("default_policy.yaml")
+    return parse_policy(resource.read_text("utf-8"), file=str(resource), name=DEFAULT)
+
+
+@lru_cache(maxsize=1)
+def known_tags() -> dict[str, frozenset[str]]:
+    """Our classification types and their attribute names, from the typedefs; empty if those are absent
+    (then names are not checked). Catches `tag: Noncommercial` or `attributes: {purpose: ...}`, which would
+    otherwise never (or always) fire without a word."""
+    try:
+        root = default_typedefs_dir()
+    except FileNotFoundError:
+        return {}
+    found: dict[str, frozenset[str]] = {}
+    for path in sorted(root.rglob("*.json")):
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue  # `atlas-ml typedefs check` reports broken typedef files
+        for cdef in doc.get("classificationDefs", []) if isinstance(doc, dict) else []:
+            found[cdef["name"]] = frozenset(a["name"] for a in cdef.get("attributeDefs", []))
+    return found
+
+
+def policy_problems(policy: Policy, base: Policy | None) -> list[tuple[Loc, str]]:
+    """What pydantic cannot see: ids, references to default rules, tag and attribute names."""
+    problems: list[tuple[Loc, str]] = []
+    base_ids = [r.id for r in base.rules] if base else []
+    first: dict[str, int] = {}
+    for i, rule in enumerate(policy.rules):
+        if rule.id in first:
+            problems.append((("rules", i, "id"),
+                             f"duplicate rule id {rule.id!r}: already used by rules[{first[rule.id]}]"))
+        elif rule.id in base_ids:
+            problems.append((("rules", i, "id"), f"{rule.id!r} is a default rule; change its severity under "
+                                                 "overrides:, or give this rule another id"))
+        first.setdefault(rule.id, i)
+        problems += _name_problems(("rules", i), rule)
+    if policy.overrides and base is None:
+        problems.append((("overrides",), "overrides change default rules; add `extends: default`"))
+        return problems
+    seen: set[str] = set()
+    for i, override in enumerate(policy.overrides):
+        if override.id in seen:
+            problems.append((("overrides", i, "id"), f"rule {override.id!r} is overridden twice"))
+        elif override.id not in base_ids:
+            close = difflib.get_close_matches(override.id, base_ids, n=1, cutoff=0.6)
+            problems.append((("overrides", i, "id"), f"no default rule {override.id!r} to override" + (
+                f"; did you mean {close[0]!r}?" if close else f"; default rules: {', '.join(base_ids)}")))
+        seen.add(override.id)
+    return problems
+
+
+def _name_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
+    known = known_tags()
+    if not known:
+        return []
+    problems: list[tuple[Loc, str]] = []
+    for j, tag in enumerate(rule.tag):
+        # Unknown names are allowed (your own classifications); near-misses of ours are typos.
+        close = [k for k in known if k.lower() == tag.lower()] or difflib.get_close_matches(tag, known, 1, 0.8)
+        if tag not in known and close:
+            problems.append(((*loc, "tag", j), f"unknown tag {tag!r}; did you mean {close[0]!r}?"))
+    ours = [known[t] for t in rule.tag if t in known]
+    if len(ours) < len(rule.tag):
+        return problems  # a tag of yours: its attributes are not known here
+    common = frozenset.intersection(*ours)
+    for k, alternative in enumerate(rule.attributes or []):
+        for name in alternative:
+            if name not in common:
+                problems.append(((*loc, "attributes", k, name), f"{' / '.join(rule.tag)} has no attribute "
+                                                                f"{name!r}; it has: {', '.join(sorted(common))}"))
+    for field in ("message", "remedy"):
+        for ref in PLACEHOLDER_RE.findall(getattr(rule, field) or ""):
+            if ref.startswith("attr.") and ref[5:] not in common:
+                problems.append(((*loc, field), f"{{{ref}}}: {' / '.join(rule.tag)} has no attribute {ref[5:]!r}; "
+                                                f"it has: {', '.join(sorted(common))}"))
+    return problems
+
+
+# --- YAML positions --------------------------------------------------------------------------------------
+
+
+def _read_yaml(text: str, file: str) -> tuple[Node, dict[str, Any], list[PolicyIssue]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise PolicyError([PolicyIssue(file, 1, 1, "", "the file is empty; a policy starts with `version: 1`")])
+        duplicates = _duplicate_keys(root, file)  # before construction, which rewrites merge keys in place
+        data = loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        raise PolicyError([_yaml_issue(text, file, exc)]) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        mark = root.start_mark
+        raise PolicyError(duplicates + [PolicyIssue(file, mark.line + 1, mark.column + 1, "", (
+            f"a policy is a mapping with version: 1, rules and optionally extends and overrides; this file holds "
+            f"a {type(data).__name__}"))])
+    return root, data, duplicates
+
+
+def _file_loc(root: Node, loc: Loc) -> Loc:
+    """Pydantic's location without the list indexes the file does not have (one item given for a list)."""
+    out: list[str | int] = []
+    node: Node | None = root
+    for part in loc:
+        if isinstance(part, int) and node is not None and not isinstance(node, SequenceNode):
+            continue
+        out.append(part)
+        if isinstance(node, MappingNode):
+            match = _key(node, str(part))
+            node = match[1] if match else None
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _validation_issue(root: Node, file: str, err: Any) -> PolicyIssue:
+    loc = tuple(err["loc"])
+    in_file = _file_loc(root, loc)
+    line, column = _locate(root, in_file)
+    return PolicyIssue(file, line, column, loc_to_path(in_file), _message(err, loc))
+
+
+def _message(err: Any, loc: Loc) -> str:
+    if err["type"] != "extra_forbidden":
+        return _generic_message(err, loc)
+    model = _model_at(loc[:-1])
+    fields = [f.alias or n for n, f in model.model_fields.items()] if model else []
+    what = "operator" if model is Condition else "field"
+    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
+    return f"unknown {what} {loc[-1]!r}" + (f"; did you mean {close[0]!r}?" if close else
+                                             f"; allowed: {', '.join(fields)}" if fields else "")
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The model whose fields are valid at `loc`, found by walking the type annotations from Policy."""
+    annotation: Any = Policy
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field else None
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _step(args[0], part)
+    if origin in (typing.Union, types.UnionType):
+        return next((s for a in args if a is not type(None) and (s := _step(a, part)) is not None), None)
+    if origin is list and isinstance(part, int):
+        return args[0]
+    if origin is dict and isinstance(part, str):
+        return args[1]
+    return None
