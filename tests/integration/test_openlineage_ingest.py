@@ -1,0 +1,75 @@
+"""OpenLineage RunEvents (as our listener or openlineage-spark emit them) applied to the real Atlas."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.ingest.lineage_ingest import LineageIngestor
+from atlas_mlplugin.model import DatasetSpec
+
+pytestmark = pytest.mark.integration
+
+
+def event(job: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]], *, event_type: str = "COMPLETE",
+          ml: dict | None = None) -> dict:
+    facets = {"atlasSpark": {"applicationId": "local-1", "applicationName": "etl", "executionId": 3, "user": "ana",
+                             "saveMode": "Overwrite"}}
+    if ml:
+        facets["atlasMl"] = ml
+    return {"eventType": event_type, "eventTime": "2026-11-27T10:00:00Z", "producer": "test",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": str(uuid.uuid4()), "facets": facets}, "job": {"namespace": "spark", "name": job},
+            "inputs": [{"namespace": ns, "name": n} for ns, n in inputs],
+            "outputs": [{"namespace": ns, "name": n} for ns, n in outputs]}
+
+
+def test_etl_and_spark_ml_events_build_lineage_and_tags_reach_the_model(
+        registry: GovernanceRegistry, client: AtlasClient, uid: str, tmp_path: Path) -> None:
+    raw = f"/{uid}/raw/people.csv"
+    registry.register_dataset(DatasetSpec(qualified_name=f"file://{raw}", name="people", license="CC-BY-NC-4.0"))
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    events = [
+        event(f"{uid}.start", [("file", raw)], [], event_type="START"),
+        event(f"{uid}.to_parquet", [("file", raw)], [("file", f"/{uid}/clean/people.parquet")]),
+        event(f"{uid}.join", [("file", f"/{uid}/clean/people.parquet"), ("file", f"/{uid}/raw/orders.csv"),
+                              ("jdbc:sqlite:/tmp/db.sqlite?user=sa&password=hunter2", "customers")],
+              [("file", f"/{uid}/gold/joined.parquet")]),
+        event(f"{uid}.fit", [("file", f"/{uid}/gold/joined.parquet")], [("file", f"/{uid}/models/lr")],
+              ml={"estimator": "org.apache.spark.ml.Pipeline", "params": {"maxIter": 10}}),
+    ]
+    for i, ev in enumerate(events):
+        (spool / f"{i:03d}-{uuid.uuid4()}.json").write_text(json.dumps(ev))
+    (spool / "999-garbage.json").write_text('{"eventType": "COMPLETE"')
+
+    report = LineageIngestor(registry).drain(spool)
+    assert (report.applied, report.skipped) == (3, 1)
+    assert [name for name, _ in report.rejected] == ["999-garbage.json"]
+    assert (spool / "rejected" / "999-garbage.json.reason.txt").read_text().startswith("not a valid")
+    assert not list(spool.glob("*.json"))
+
+    model = f"file:///{uid}/models/lr"
+    tags = registry.tags_of(model)
+    assert [t.source_qualified_name for t in tags if t.type_name == "NonCommercial"] == [f"file://{raw}"]
+    # orders.csv and the JDBC table were never registered: their unknown licenses show on the model too.
+    unknown = sorted(t.source_qualified_name for t in tags if t.type_name == "UnknownLicense")
+    assert unknown == [f"file:///{uid}/raw/orders.csv", "jdbc:sqlite:/tmp/db.sqlite?user=***&password=***/customers"]
+    run = client.find_entity("ml_training_run", f"spark:{uid}.fit")["entity"]
+    assert run["attributes"]["hyperparameters"] == {"maxIter": "10"}
+    etl = client.find_entity("ml_spark_process", f"spark:{uid}.join")["entity"]["attributes"]
+    assert etl["applicationId"] == "local-1" and etl["executionId"] == "3" and etl["status"] == "COMPLETED"
+
+    # Replaying the same events changes nothing: one process per job, same datasets.
+    for i, ev in enumerate(events):
+        (spool / f"{i:03d}-again.json").write_text(json.dumps(ev))
+    assert LineageIngestor(registry).drain(spool).applied == 3
+    processes = client.search_basic("ml_spark_process", limit=500).get("entities") or []
+    assert [p["attributes"]["qualifiedName"] for p in processes].count(f"spark:{uid}.join") == 1
+    everything = json.dumps(client.search_basic("ml_dataset", limit=1000))
+    assert "hunter2" not in everything
