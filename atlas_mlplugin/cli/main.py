@@ -54,10 +54,11 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from atlas_mlplugin.cli import catalog, governance, policy, server, spool, typedefs
+    from atlas_mlplugin.cli import catalog, governance, ingest, policy, server, spool, typedefs
 
     for command in (server.server, typedefs.typedefs, governance.license, governance.dataset, governance.consent,
-                    governance.lineage, catalog.apply, spool.spool, policy.check, policy.impact):
+                    governance.lineage, catalog.apply, spool.spool, policy.check, policy.impact, ingest.ingest,
+                    ingest.serve):
         cli.add_command(command)
 
 
