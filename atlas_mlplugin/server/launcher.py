@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 from platformdirs import user_cache_dir
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from atlas_mlplugin.server import artifacts
 from atlas_mlplugin.server.configuration import Ports, write_configuration, write_private
@@ -56,6 +56,12 @@ class LauncherOptions(BaseModel):
                              else None)
     heap: str = "1536m"
     start_timeout: float = 600.0
+
+    @field_validator("state_dir", "download_dir", "war")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # The JVM runs inside the state dir, so a relative path would be read relative to itself.
+        return value.expanduser().resolve() if value is not None else None
 
 
 class InstanceRecord(BaseModel):

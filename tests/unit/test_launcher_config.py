@@ -220,3 +220,13 @@ def test_start_on_a_taken_port_fails_before_downloading(tmp_path: Path, busy_por
     assert calls == []
     assert not (tmp_path / "downloads").exists()
     assert not (tmp_path / "state" / "instance.json").exists()
+
+
+def test_relative_state_dir_is_made_absolute(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    # The JVM runs inside the state dir: a relative path would point inside itself.
+    monkeypatch.chdir(tmp_path)
+    from atlas_mlplugin.server.launcher import LauncherOptions
+
+    options = LauncherOptions(state_dir=Path("rel/state"), download_dir=Path("dl"))
+    assert options.state_dir == tmp_path / "rel" / "state" and options.state_dir.is_absolute()
+    assert options.download_dir == tmp_path / "dl"

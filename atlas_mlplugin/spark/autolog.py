@@ -1,0 +1,164 @@
+"""`autolog()`: record PySpark `Estimator.fit` / `Pipeline.fit` and model saves as training runs.
+
+PySpark's Pipeline.fit is pure Python and posts none of the JVM's ML events, so a listener cannot see it.
+The inputs come from the training DataFrame's analyzed plan leaves (files, JDBC and catalog tables),
+named like the OpenLineage Spark integration names them, so they land on the same Atlas datasets as the
+ETL lineage. The model output is known when the model is saved; the run is then recorded again with the
+model (an idempotent upsert). Like track_training, it never raises into the training code and never waits
+on Atlas: writes go through the spool-backed deliverer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import logging
+import uuid
+import weakref
+from datetime import datetime, timezone
+from typing import Any
+
+from atlas_mlplugin.ingest.delivery import Deliverer
+from atlas_mlplugin.ingest.openlineage import scrub
+from atlas_mlplugin.ingest.spool import SpoolOp
+from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
+
+log = logging.getLogger(__name__)
+
+_inside_fit: contextvars.ContextVar[bool] = contextvars.ContextVar("atlas_ml_inside_fit", default=False)
+_runs: weakref.WeakKeyDictionary[Any, TrainingRunSpec] = weakref.WeakKeyDictionary()
+_originals: dict[str, Any] = {}
+_deliverer: Deliverer | None = None
+
+
+def path_qualified_name(path: str) -> str:
+    """A Hadoop path string as the qualifiedName OpenLineage-style naming gives it."""
+    path = scrub(path)
+    if path.startswith("file:"):
+        return "file://" + "/" + path[len("file:"):].lstrip("/")
+    if "://" in path:
+        return path
+    import os
+
+    return "file://" + os.path.abspath(path)
+
+
+def _iterate(seq: Any) -> list[Any]:
+    items, it = [], seq.iterator()
+    while it.hasNext():
+        items.append(it.next())
+    return items
+
+
+def plan_sources(df: Any) -> list[str]:
+    """qualifiedNames of the sources a DataFrame reads, from its analyzed logical plan's leaves."""
+    sources: list[str] = []
+    for leaf in _iterate(df._jdf.queryExecution().analyzed().collectLeaves()):
+        kind = leaf.getClass().getSimpleName()
+        try:
+            if kind == "LogicalRelation":
+                relation = leaf.relation()
+                rkind = relation.getClass().getSimpleName()
+                if rkind == "HadoopFsRelation":
+                    sources += [path_qualified_name(p.toString()) for p in _iterate(relation.location().rootPaths())]
+                elif rkind == "JDBCRelation":
+                    options = relation.jdbcOptions()
+                    sources.append(f"{scrub(options.url())}/{options.tableOrQuery()}")
+            elif kind == "HiveTableRelation":
+                sources.append(f"hive:{leaf.tableMeta().identifier().unquotedString()}")
+            elif kind == "DataSourceV2Relation":
+                sources.append(f"spark-catalog:{leaf.name()}")
+        except Exception:  # noqa: BLE001 - a plan shape we do not know must not break training
+            log.debug("atlas-mlplugin: cannot name plan leaf %s", kind, exc_info=True)
+    return sorted(set(sources))
+
+
+def _params(estimator: Any) -> dict[str, str]:
+    try:
+        return {p.name: str(v) for p, v in estimator.extractParamMap().items()
+                if isinstance(v, (str, int, float, bool))}
+    except Exception:  # noqa: BLE001
+        return {}
+
+
+def _submit(spec: TrainingRunSpec) -> None:
+    try:
+        deliverer = _deliverer
+        if deliverer is None:
+            from atlas_mlplugin.hooks.training import default_deliverer
+
+            deliverer = default_deliverer()
+        deliverer.submit(SpoolOp.of("record_training_run", spec))
+    except Exception:  # noqa: BLE001 - lineage capture must never break training
+        log.exception("atlas-mlplugin could not record PySpark training run %s", spec.name)
+
+
+def _wrap_fit(original: Any) -> Any:
+    @functools.wraps(original)
+    def fit(self: Any, dataset: Any, params: Any = None) -> Any:
+        if _inside_fit.get():  # a Pipeline's stages: the Pipeline's own fit records the run
+            return original(self, dataset, params)
+        token = _inside_fit.set(True)
+        started = datetime.now(timezone.utc)
+        try:
+            inputs = plan_sources(dataset)
+        except Exception:  # noqa: BLE001
+            inputs = []
+        spec = TrainingRunSpec(run_id=uuid.uuid4().hex, name=f"{type(self).__name__}.fit", inputs=inputs,
+                               start_time=started, hyperparameters=_params(self), framework="pyspark.ml")
+        try:
+            model = original(self, dataset, params)
+        except BaseException as exc:
+            _submit(spec.model_copy(update={"status": "FAILED", "end_time": datetime.now(timezone.utc),
+                                            "error_message": f"{type(exc).__name__}: {exc}"[:2000]}))
+            raise
+        finally:
+            _inside_fit.reset(token)
+        done = spec.model_copy(update={"status": "COMPLETED", "end_time": datetime.now(timezone.utc),
+                                       "name": f"{type(self).__name__}.fit -> {type(model).__name__}"})
+        with contextlib.suppress(TypeError):  # a model class without weakref support: no save tracking
+            _runs[model] = done
+        _submit(done)
+        return model
+
+    return fit
+
+
+def _wrap_save(original: Any) -> Any:
+    @functools.wraps(original)
+    def save(self: Any, path: str) -> Any:
+        result = original(self, path)
+        run = _runs.get(self)
+        if run is not None:
+            qualified_name = path_qualified_name(path)
+            model = ModelSpec(qualified_name=qualified_name, name=qualified_name.rstrip("/").rsplit("/", 1)[-1],
+                              type_of_model=type(self).__name__, download_location=qualified_name)
+            _submit(run.model_copy(update={"outputs": [*run.outputs, model]}))
+        return result
+
+    return save
+
+
+def autolog(*, deliverer: Deliverer | None = None) -> None:
+    """Record every PySpark ML fit (and the saved model) from now on; idempotent."""
+    from pyspark.ml.base import Estimator
+    from pyspark.ml.util import MLWritable
+
+    global _deliverer
+    _deliverer = deliverer
+    if _originals:
+        return
+    _originals["fit"] = Estimator.fit
+    _originals["save"] = MLWritable.save
+    Estimator.fit = _wrap_fit(Estimator.fit)  # type: ignore[method-assign]
+    MLWritable.save = _wrap_save(MLWritable.save)  # type: ignore[method-assign]
+
+
+def disable_autolog() -> None:
+    from pyspark.ml.base import Estimator
+    from pyspark.ml.util import MLWritable
+
+    if _originals:
+        Estimator.fit = _originals.pop("fit")  # type: ignore[method-assign]
+        MLWritable.save = _originals.pop("save")  # type: ignore[method-assign]
