@@ -10,12 +10,16 @@ from pathlib import Path
 import click
 
 
-def _ingestor(ctx: click.Context):  # noqa: ANN202
+def _ingestor(ctx: click.Context, include_reads: bool = False):  # noqa: ANN202
     from atlas_mlplugin.atlas.connect import connect
     from atlas_mlplugin.governance import GovernanceRegistry
     from atlas_mlplugin.ingest.lineage_ingest import LineageIngestor
 
-    return LineageIngestor(GovernanceRegistry(connect(ctx.obj["config"])))
+    return LineageIngestor(GovernanceRegistry(connect(ctx.obj["config"])), include_reads=include_reads)
+
+
+reads_option = click.option("--include-reads", is_flag=True,
+                            help="Also record jobs that read without writing (skipped by default).")
 
 
 def _drain_once(ingestor, directory: Path) -> int:  # noqa: ANN001
@@ -33,12 +37,13 @@ def _drain_once(ingestor, directory: Path) -> int:  # noqa: ANN001
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--follow", is_flag=True, help="Keep watching the directory (Ctrl-C to stop).")
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between scans with --follow.")
+@reads_option
 @click.pass_context
-def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float) -> None:
+def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float, include_reads: bool) -> None:
     """Apply the OpenLineage events in DIRECTORY (e.g. the Spark listener's spool) to Atlas, oldest first.
     Applied files are removed; invalid ones move to DIRECTORY/rejected/ with the reason. Exit 1 if events
     remain because Atlas could not be reached."""
-    ingestor = _ingestor(ctx)
+    ingestor = _ingestor(ctx, include_reads)
     remaining = _drain_once(ingestor, directory)
     while follow:
         time.sleep(interval)
@@ -56,9 +61,10 @@ def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float) -
               help="Where accepted events are kept until they are in Atlas.")
 @click.option("--max-bytes", type=int, default=1 << 20, show_default=True, help="Largest event accepted.")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between ingest passes.")
+@reads_option
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, token: str, directory: Path, max_bytes: int,
-          interval: float) -> None:
+          interval: float, include_reads: bool) -> None:
     """Receive OpenLineage events over HTTP (POST /api/v1/lineage) and feed them to Atlas."""
     from atlas_mlplugin.ingest.receiver import make_server, serve_in_background
 
@@ -67,7 +73,7 @@ def serve(ctx: click.Context, host: str, port: int, token: str, directory: Path,
     server = make_server(host, port, token=token, directory=directory, max_bytes=max_bytes)
     serve_in_background(server)
     click.echo(f"receiving OpenLineage events on http://{host}:{server.server_address[1]}/api/v1/lineage", err=True)
-    ingestor = _ingestor(ctx)
+    ingestor = _ingestor(ctx, include_reads)
     try:
         while True:
             _drain_once(ingestor, directory)

@@ -1,7 +1,7 @@
 """Applying OpenLineage RunEvents to Atlas, and draining a directory of them (the listener's spool).
 
-Only terminal events (COMPLETE, FAIL, ABORT) are applied: they carry the full inputs and outputs, and a
-job's START adds nothing a governance view needs. A file that is not a valid RunEvent is moved to
+Only terminal events (COMPLETE, FAIL, ABORT) that write something are applied: they carry the full inputs
+and outputs, and a job's START adds nothing a governance view needs. A file that is not a valid RunEvent is moved to
 `rejected/` with the reason beside it and never blocks the rest.
 """
 
@@ -35,13 +35,19 @@ class IngestReport:
 
 
 class LineageIngestor:
-    def __init__(self, registry: GovernanceRegistry) -> None:
+    def __init__(self, registry: GovernanceRegistry, *, include_reads: bool = False) -> None:
         self.registry = registry
         self.client = registry.client
+        # Jobs that only read (schema inference, collect(), count()) would fill the lineage graph with
+        # processes that lead nowhere; producers such as openlineage-spark report them all.
+        self.include_reads = include_reads
 
     def apply(self, event: RunEvent) -> bool:
-        """Upsert the event's datasets and its process; False when the event is not terminal."""
+        """Upsert the event's datasets and its process; False when the event is skipped (not terminal,
+        or a read without a write unless include_reads)."""
         if event.eventType not in TERMINAL:
+            return False
+        if not event.outputs and not (self.include_reads and event.inputs):
             return False
         inputs = [dataset_qualified_name(d.namespace, d.name) for d in event.inputs]
         outputs = [dataset_qualified_name(d.namespace, d.name) for d in event.outputs]
