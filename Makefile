@@ -4,34 +4,46 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# PySpark of the project venv: the Spark 4 line the listener's Scala 2.13 jar is built against.
+SPARK4_VERSION := 4.0.1
+LISTENER_JARS := spark_listener/target/2.12/atlas-mlplugin-spark-listener_2.12-0.1.0.jar \
+                 spark_listener/target/2.13/atlas-mlplugin-spark-listener_2.13-0.1.0.jar
 
-.PHONY: all venv test unit integration demo lint bench check-typedefs server-start server-stop clean
+.PHONY: all venv listener test unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
 
 all: test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,test,spark]'
+	$(PY) -m pip install --quiet -e '.[server,test,spark]' 'pyspark==$(SPARK4_VERSION)'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-## The whole suite: unit tests, then integration tests against a real local Atlas that the test
-## session starts and stops itself (or the server given by ATLAS_URL).
-test: venv
+## The Spark listener, one jar per Scala line (Spark 3.5 / 2.12 and Spark 4 / 2.13); JUnit runs in the build.
+listener:
+	cd spark_listener && mvn -B -q -P spark35 package && mvn -B -q -P spark4 package
+
+## The whole suite: unit tests, integration tests against a real local Atlas that the test session starts
+## and stops itself (or the server given by ATLAS_URL), then the listener on real Spark 3.5 and Spark 4.
+test: venv listener
 	$(VENV)/bin/atlas-ml typedefs check
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests/unit tests/integration
+	PYTHON=$(PYTHON) bash tests/spark/run.sh
+
+spark-tests: listener
+	PYTHON=$(PYTHON) bash tests/spark/run.sh
 
 unit: venv
 	$(PY) -m pytest tests/unit
 
-integration: venv
+integration: venv listener
 	$(PY) -m pytest tests/integration
 
 ## The main job: a local Atlas with the ML governance types and a small story whose model inherits the
 ## tags of its training data. The server keeps running afterwards; `make server-stop` stops it.
-demo: venv
+demo: venv listener
 	$(PY) -m atlas_mlplugin.demo
 
 lint: venv

@@ -47,11 +47,11 @@ class LineageIngestor:
         or a read without a write unless include_reads)."""
         if event.eventType not in TERMINAL:
             return False
-        if not event.outputs and not (self.include_reads and event.inputs):
+        training = "atlasMl" in event.run.facets
+        if not event.outputs and not training and not (self.include_reads and event.inputs):
             return False
         inputs = [dataset_qualified_name(d.namespace, d.name) for d in event.inputs]
         outputs = [dataset_qualified_name(d.namespace, d.name) for d in event.outputs]
-        training = "atlasMl" in event.run.facets
         for qualified_name in inputs:
             if self.client.find_entity("ml_dataset", qualified_name) is None:
                 # Data nobody registered and no job produced: its license is unknown, and the tag says so.

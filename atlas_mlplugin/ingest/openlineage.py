@@ -84,8 +84,11 @@ def is_training(event: RunEvent) -> bool:
 
 def process_entity(event: RunEvent, input_refs: list[dict[str, Any]], output_refs: list[dict[str, Any]]
                    ) -> dict[str, Any]:
-    """The job as an Atlas Process: one entity per job (not per run), as Atlas's own hooks do, so the
-    lineage graph shows the ETL step once however often it runs; the last run's facts are kept on it."""
+    """The job as an Atlas Process: one entity per step (not per run), as Atlas's own hooks do, so the
+    lineage graph shows the ETL step once however often it runs; the last run's facts are kept on it.
+
+    A write step is identified by what it writes, not by the producer's job name: producers name jobs
+    differently (ours, openlineage-spark), and the same write reported by both must be one process."""
     facets = event.run.facets
     spark = facets.get("spark_properties", {}).get("properties", {}) | facets.get("atlasSpark", {})
     status = {"COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED"}.get(event.eventType, "RUNNING")
@@ -100,6 +103,9 @@ def process_entity(event: RunEvent, input_refs: list[dict[str, Any]], output_ref
             "endTime" if status != "RUNNING" else "startTime": _millis(event.eventTime),
         }.items() if v not in (None, {}, [])}}
     error = facets.get("errorMessage", {}).get("message")
+    outputs = sorted(ref["uniqueAttributes"]["qualifiedName"] for ref in output_refs)
+    if outputs:
+        qualified_name = "spark-write:" + ",".join(outputs)
     return {"typeName": "ml_spark_process", "attributes": {k: v for k, v in {
         "qualifiedName": qualified_name, "name": event.job.name, "status": status,
         "applicationId": spark.get("spark.app.id") or spark.get("applicationId"),

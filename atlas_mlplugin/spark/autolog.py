@@ -117,48 +117,64 @@ def _wrap_fit(original: Any) -> Any:
             _inside_fit.reset(token)
         done = spec.model_copy(update={"status": "COMPLETED", "end_time": datetime.now(timezone.utc),
                                        "name": f"{type(self).__name__}.fit -> {type(model).__name__}"})
-        with contextlib.suppress(TypeError):  # a model class without weakref support: no save tracking
+        with contextlib.suppress(TypeError, AttributeError):  # no weakref or write(): no save tracking
             _runs[model] = done
+            _watch_saves(model)
         _submit(done)
         return model
 
     return fit
 
 
-def _wrap_save(original: Any) -> Any:
-    @functools.wraps(original)
-    def save(self: Any, path: str) -> Any:
-        result = original(self, path)
-        run = _runs.get(self)
-        if run is not None:
-            qualified_name = path_qualified_name(path)
-            model = ModelSpec(qualified_name=qualified_name, name=qualified_name.rstrip("/").rsplit("/", 1)[-1],
-                              type_of_model=type(self).__name__, download_location=qualified_name)
-            _submit(run.model_copy(update={"outputs": [*run.outputs, model]}))
-        return result
+def _record_save(instance: Any, path: str) -> None:
+    run = _runs.get(instance) if instance is not None else None
+    if run is None:
+        return
+    qualified_name = path_qualified_name(path)
+    model = ModelSpec(qualified_name=qualified_name, name=qualified_name.rstrip("/").rsplit("/", 1)[-1],
+                      type_of_model=type(instance).__name__, download_location=qualified_name)
+    _submit(run.model_copy(update={"outputs": [*run.outputs, model]}))
 
-    return save
+
+def _watch_saves(model: Any) -> None:
+    """Record the model's path when it is saved, by either model.save(path) or model.write()...save(path).
+
+    Model classes override write() and their writers override save(), so the hook goes on this instance:
+    model.save(path) is self.write().save(path), and both forms go through the instance's write()."""
+    original_write = model.write
+
+    def write() -> Any:
+        writer = original_write()
+        original_save = writer.save
+
+        def save(path: str) -> Any:
+            result = original_save(path)
+            try:
+                _record_save(model, path)
+            except Exception:  # noqa: BLE001 - lineage capture must never break training
+                log.exception("atlas-mlplugin could not record the saved model at %s", path)
+            return result
+
+        writer.save = save
+        return writer
+
+    model.write = write
 
 
 def autolog(*, deliverer: Deliverer | None = None) -> None:
     """Record every PySpark ML fit (and the saved model) from now on; idempotent."""
     from pyspark.ml.base import Estimator
-    from pyspark.ml.util import MLWritable
 
     global _deliverer
     _deliverer = deliverer
     if _originals:
         return
     _originals["fit"] = Estimator.fit
-    _originals["save"] = MLWritable.save
     Estimator.fit = _wrap_fit(Estimator.fit)  # type: ignore[method-assign]
-    MLWritable.save = _wrap_save(MLWritable.save)  # type: ignore[method-assign]
 
 
 def disable_autolog() -> None:
     from pyspark.ml.base import Estimator
-    from pyspark.ml.util import MLWritable
 
     if _originals:
         Estimator.fit = _originals.pop("fit")  # type: ignore[method-assign]
-        MLWritable.save = _originals.pop("save")  # type: ignore[method-assign]

@@ -62,7 +62,7 @@ def test_etl_and_spark_ml_events_build_lineage_and_tags_reach_the_model(
     assert unknown == [f"file:///{uid}/raw/orders.csv", "jdbc:sqlite:/tmp/db.sqlite?user=***&password=***/customers"]
     run = client.find_entity("ml_training_run", f"spark:{uid}.fit")["entity"]
     assert run["attributes"]["hyperparameters"] == {"maxIter": "10"}
-    etl = client.find_entity("ml_spark_process", f"spark:{uid}.join")["entity"]["attributes"]
+    etl = client.find_entity("ml_spark_process", f"spark-write:file:///{uid}/gold/joined.parquet")["entity"]["attributes"]
     assert etl["applicationId"] == "local-1" and etl["executionId"] == "3" and etl["status"] == "COMPLETED"
 
     # Replaying the same events changes nothing: one process per job, same datasets.
@@ -70,6 +70,7 @@ def test_etl_and_spark_ml_events_build_lineage_and_tags_reach_the_model(
         (spool / f"{i:03d}-again.json").write_text(json.dumps(ev))
     assert LineageIngestor(registry).drain(spool).applied == 3
     processes = client.search_basic("ml_spark_process", limit=500).get("entities") or []
-    assert [p["attributes"]["qualifiedName"] for p in processes].count(f"spark:{uid}.join") == 1
+    assert [p["attributes"]["qualifiedName"] for p in processes].count(
+        f"spark-write:file:///{uid}/gold/joined.parquet") == 1
     everything = json.dumps(client.search_basic("ml_dataset", limit=1000))
     assert "hunter2" not in everything

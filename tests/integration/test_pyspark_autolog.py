@@ -52,13 +52,15 @@ def test_pipeline_fit_and_save_become_a_training_run_with_the_csv_as_input(
                                     LogisticRegression(maxIter=5, labelCol="label")])
         model = pipeline.fit(df)
         model.write().overwrite().save(str(tmp_path / "model"))
-        model.save(str(tmp_path / "model2"))
+        model.save(str(tmp_path / "model2"))  # both save forms are recorded
     finally:
         disable_autolog()
         deliverer.flush(timeout=60)
         deliverer.close()
 
-    model_qn = "file://" + str((tmp_path / "model2").resolve())
+    assert client.find_entity("ml_model", (tmp_path / "model").resolve().as_uri()) is not None, \
+        "model.write().overwrite().save(path) is recorded"
+    model_qn = (tmp_path / "model2").resolve().as_uri()
     found = client.find_entity("ml_model", model_qn)
     assert found is not None, "the saved PipelineModel is in Atlas"
     runs = found["entity"]["relationshipAttributes"]["outputFromProcesses"]
