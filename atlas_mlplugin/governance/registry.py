@@ -14,11 +14,14 @@ from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
     DERIVED_TAG_TYPES,
+    LICENSE_TAG_TYPES,
     PERSONAL_DATA_TAG_TYPES,
     RETRACTION_TAG_TYPES,
+    UNREGISTERED,
     Classification,
     consent_tags,
     derived_tags,
+    placeholder_tags,
     retraction_tags,
 )
 from atlas_mlplugin.model import (
@@ -186,6 +189,27 @@ class GovernanceRegistry:
                 "blockedPropagatedClassifications": blocked,
             })
 
+    def ensure_dataset(self, qualified_name: str, *, reader: str) -> None:
+        """Make sure a dataset some job reads exists. One nobody described becomes a placeholder with
+        UnknownLicense (licenseId UNREGISTERED), so the models built on it do not look clean."""
+        if self.client.find_entity("ml_dataset", qualified_name) is not None:
+            return
+        log.warning("%s reads %s, which is not registered: recording it with no known license", reader,
+                    qualified_name)
+        name = qualified_name.rstrip("/").rsplit("/", 1)[-1] or qualified_name
+        guid = self._upsert_and_resolve([{"typeName": "ml_dataset", "attributes": {
+            "qualifiedName": qualified_name, "name": name, "declaredLicense": "NOASSERTION",
+            "description": f"Not described yet: recorded because {reader} read it."}}], "ml_dataset", qualified_name)
+        self.sync_derived_tags(guid, placeholder_tags(qualified_name), LICENSE_TAG_TYPES)
+
+    def mark_as_output(self, guid: str) -> None:
+        """A dataset turned out to be a job's output: its placeholder UnknownLicense goes, since what it
+        was made from now tells (its inputs' tags propagate to it). Declared facts stay."""
+        for c in self.client.get_classifications(guid):
+            if (c["typeName"] == "UnknownLicense" and c.get("entityGuid", guid) == guid
+                    and (c.get("attributes") or {}).get("licenseId") == UNREGISTERED):
+                self.client.delete_classification(guid, "UnknownLicense")
+
     def record_training_run(self, run: TrainingRunSpec, input_types: dict[str, str] | None = None) -> str:
         """Upsert the run (a Process from its input datasets to its models) and the models.
 
@@ -193,11 +217,8 @@ class GovernanceRegistry:
         UnknownLicense from it rather than silently looking clean."""
         input_types = dict(input_types or {})
         for qualified_name in run.inputs:
-            if qualified_name not in input_types and self.client.find_entity("ml_dataset", qualified_name) is None:
-                log.warning("training run %s reads %s, which is not registered: recording it with no known "
-                            "license", run.run_id, qualified_name)
-                name = qualified_name.rstrip("/").rsplit("/", 1)[-1] or qualified_name
-                self.register_dataset(DatasetSpec(qualified_name=qualified_name, name=name))
+            if qualified_name not in input_types:
+                self.ensure_dataset(qualified_name, reader=f"training run {run.run_id}")
         batch = [em.model_entity(m.fingerprinted()) for m in run.outputs]
         batch.append(em.training_run_entity(run, input_types))
         return self._upsert_and_resolve(batch, "ml_training_run", run.qualified_name)

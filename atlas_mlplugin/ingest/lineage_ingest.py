@@ -19,7 +19,6 @@ from atlas_mlplugin.governance.registry import GovernanceRegistry
 from atlas_mlplugin.ingest.openlineage import RunEvent, dataset_name, dataset_qualified_name, process_entity
 from atlas_mlplugin.ingest.spool import is_transient
 from atlas_mlplugin.mapping.entities import object_id
-from atlas_mlplugin.model import DatasetSpec
 
 log = logging.getLogger(__name__)
 TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
@@ -53,16 +52,17 @@ class LineageIngestor:
         inputs = [dataset_qualified_name(d.namespace, d.name) for d in event.inputs]
         outputs = [dataset_qualified_name(d.namespace, d.name) for d in event.outputs]
         for qualified_name in inputs:
-            if self.client.find_entity("ml_dataset", qualified_name) is None:
-                # Data nobody registered and no job produced: its license is unknown, and the tag says so.
-                self.registry.register_dataset(DatasetSpec(qualified_name=qualified_name,
-                                                           name=dataset_name(qualified_name)))
+            self.registry.ensure_dataset(qualified_name, reader=f"job {event.job.name}")
         output_type = "ml_model" if training else "ml_dataset"
+        existing = {qn: self.client.find_entity(output_type, qn) for qn in outputs}
         batch = [{"typeName": output_type, "attributes": {"qualifiedName": qn, "name": dataset_name(qn)}}
-                 for qn in outputs if self.client.find_entity(output_type, qn) is None]
+                 for qn, found in existing.items() if found is None]
         batch.append(process_entity(event, [object_id("ml_dataset", qn) for qn in inputs],
                                     [object_id(output_type, qn) for qn in outputs]))
         self.registry._upsert_and_resolve(batch, batch[-1]["typeName"], batch[-1]["attributes"]["qualifiedName"])
+        for found in existing.values():
+            if found is not None:  # read before anyone knew a job writes it (events arrive out of order)
+                self.registry.mark_as_output(found["entity"]["guid"])
         return True
 
     def drain(self, directory: Path) -> IngestReport:

@@ -18,6 +18,10 @@ PERSONAL_DATA_TAG_TYPES = frozenset({"PersonalData", "SpecialCategoryData"})
 CONSENT_TAG_TYPES = frozenset({"ConsentScope", "ConsentWithdrawn"})
 RETRACTION_TAG_TYPES = frozenset({"Retracted"})
 DERIVED_TAG_TYPES = LICENSE_TAG_TYPES | PERSONAL_DATA_TAG_TYPES | CONSENT_TAG_TYPES | RETRACTION_TAG_TYPES
+# The licenseId of the UnknownLicense tag on data nobody described but a job read (a placeholder): unlike a
+# declared NOASSERTION, it is dropped once the data turns out to be a job's output, whose tags then flow in.
+UNREGISTERED = "UNREGISTERED"
+
 # Consent is no longer a valid basis for processing in these states.
 INVALID_CONSENT = frozenset({"withdrawn", "expired", "refused"})
 
@@ -114,3 +118,7 @@ def derived_tags(ds: DatasetSpec, lic: DataLicense | None,
                  consents: list[ConsentRecordSpec] | None = None) -> list[Classification]:
     return (license_tags(ds, lic) + personal_data_tags(ds) + consent_tags(ds.qualified_name, consents or [])
             + retraction_tags(ds.qualified_name, ds.retraction))
+
+
+def placeholder_tags(qualified_name: str) -> list[Classification]:
+    return [_tag("UnknownLicense", licenseId=UNREGISTERED, sourceDataset=qualified_name)]

@@ -74,3 +74,40 @@ def test_etl_and_spark_ml_events_build_lineage_and_tags_reach_the_model(
         f"spark-write:file:///{uid}/gold/joined.parquet") == 1
     everything = json.dumps(client.search_basic("ml_dataset", limit=1000))
     assert "hunter2" not in everything
+
+
+def test_lineage_arriving_after_the_training_run_replaces_the_placeholder_tag(
+        registry: GovernanceRegistry, uid: str, tmp_path: Path) -> None:
+    from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
+
+    raw, gold = f"/{uid}/raw.csv", f"/{uid}/gold.parquet"
+    registry.register_dataset(DatasetSpec(qualified_name=f"file://{raw}", name="raw", license="CC-BY-NC-4.0"))
+    # The model's run is recorded first and reads gold, which nobody described yet: UnknownLicense.
+    registry.record_training_run(TrainingRunSpec(run_id=uid, name="t", inputs=[f"file://{gold}"],
+                                                 outputs=[ModelSpec(qualified_name=f"models/{uid}", name="m")]))
+    assert {t.type_name for t in registry.tags_of(f"models/{uid}")} == {"UnknownLicense"}
+    # Then the ETL's event arrives: gold is raw's output, and raw's tags, not a placeholder, reach the model.
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "1.json").write_text(json.dumps(event(f"{uid}.etl", [("file", raw)], [("file", gold)])))
+    assert LineageIngestor(registry).drain(spool).applied == 1
+    assert {t.type_name for t in registry.tags_of(f"models/{uid}")} == {"NonCommercial", "AttributionRequired"}
+
+
+def test_with_atlas_down_events_stay_on_disk_until_it_is_back(
+        registry: GovernanceRegistry, uid: str, tmp_path: Path) -> None:
+    import socket
+
+    from atlas_mlplugin.config import AtlasSettings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "1.json").write_text(json.dumps(event(f"{uid}.w", [("file", f"/{uid}/a")], [("file", f"/{uid}/b")])))
+    down = GovernanceRegistry(AtlasClient(AtlasSettings(url=dead, username="u", password="p", max_retries=1)))
+    report = LineageIngestor(down).drain(spool)
+    assert report.applied == 0 and report.remaining == 1 and report.error and (spool / "1.json").exists()
+    assert LineageIngestor(registry).drain(spool).applied == 1
+    assert registry.client.find_entity("ml_dataset", f"file:///{uid}/b") is not None
