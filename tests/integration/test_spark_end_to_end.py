@@ -6,6 +6,7 @@ would; Atlas is not involved while it runs: lineage waits on disk, and arrives w
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +34,7 @@ JOB = textwrap.dedent("""
     import sys
     from pathlib import Path
     from pyspark.sql import SparkSession
-    jars, spool, ol_url, token, base = sys.argv[1:6]
+    jars, spool, ol_url, token, base, sqlite_url = sys.argv[1:7]
     base = Path(base)
     spark = (SparkSession.builder.master("local[2]").appName("churn-etl").config("spark.jars", jars)
              .config("spark.sql.queryExecutionListeners", "io.atlasml.spark.AtlasQueryListener")
@@ -52,6 +53,9 @@ JOB = textwrap.dedent("""
     joined = (spark.read.parquet(str(base / "clean/people.parquet"))
               .join(spark.read.parquet(str(base / "clean/orders.parquet")), "id"))
     joined.write.mode("overwrite").parquet(str(base / "gold/joined.parquet"))
+    people.write.mode("overwrite").jdbc(sqlite_url + ";password=Url-Pa55-Secret", "people_copy",
+                                        properties={"user": "sa", "password": "Prop-Pa55-Secret",
+                                                    "driver": "org.sqlite.JDBC"})
 
     from atlas_mlplugin.spark import autolog   # PySpark ML: the Python hook
     autolog()
@@ -80,6 +84,7 @@ def test_etl_and_both_kinds_of_spark_ml_reach_atlas_with_tags_and_one_entity_per
         registry: GovernanceRegistry, client: AtlasClient, atlas_settings: AtlasSettings, tmp_path: Path) -> None:
     assert OUR_JAR.is_file(), "build the listener first: make listener"
     ol_jar = maven_jar("io.openlineage", "openlineage-spark_2.13", "1.53.0")
+    sqlite_jar = maven_jar("org.xerial", "sqlite-jdbc", "3.50.3.0")
     base = tmp_path / "lake"
     (base / "raw").mkdir(parents=True)
     (base / "raw/people.csv").write_text("id,age\n" + "".join(f"{i},{20 + i}\n" for i in range(40)))
@@ -96,8 +101,9 @@ def test_etl_and_both_kinds_of_spark_ml_reach_atlas_with_tags_and_one_entity_per
     env = {**os.environ, "ATLAS_URL": atlas_settings.url, "ATLAS_USER": atlas_settings.username or "",
            "ATLAS_PASSWORD": password, "ATLAS_ML_SPOOL_DIR": str(tmp_path / "autolog-spool")}
     try:
-        job = subprocess.run([sys.executable, str(tmp_path / "job.py"), f"{OUR_JAR},{ol_jar}", str(ours),
-                              f"http://127.0.0.1:{server.server_address[1]}", "tok", str(base)],
+        job = subprocess.run([sys.executable, str(tmp_path / "job.py"), f"{OUR_JAR},{ol_jar},{sqlite_jar}", str(ours),
+                              f"http://127.0.0.1:{server.server_address[1]}", "tok", str(base),
+                              f"jdbc:sqlite:{tmp_path / 'crm.db'}"],
                              capture_output=True, text=True, timeout=900, env=env, check=False)
     finally:
         server.shutdown()
@@ -125,6 +131,15 @@ def test_etl_and_both_kinds_of_spark_ml_reach_atlas_with_tags_and_one_entity_per
     assert {people, (base / "clean/people.parquet").as_uri(), gold} <= names
     types = {e["typeName"] for e in lineage["guidEntityMap"].values()}
     assert {"ml_spark_process", "ml_training_run", "ml_dataset"} <= types
+
+    # The JDBC write is in Atlas, and neither password is: not in Atlas, not in the job's log.
+    sqlite_tables = [e["attributes"]["qualifiedName"] for e in
+                     client.search_basic("ml_dataset", limit=1000).get("entities") or []
+                     if "people_copy" in e["attributes"]["qualifiedName"]]
+    assert sqlite_tables, "the JDBC table written by the job is a dataset in Atlas"
+    in_atlas = json.dumps([client.search_basic(t, limit=1000) for t in ("ml_dataset", "ml_spark_process")])
+    for secret in ("Url-Pa55-Secret", "Prop-Pa55-Secret"):
+        assert secret not in in_atlas and secret not in job.stdout + job.stderr
 
     jvm_model = (base / "models/jvm-churn").as_uri()
     assert client.find_entity("ml_model", jvm_model) is not None, "the JVM Pipeline's saved model is in Atlas"
