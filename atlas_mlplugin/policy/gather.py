@@ -70,11 +70,12 @@ def _require(client: AtlasClient, type_name: str, qualified_name: str) -> dict[s
     return dict(found["entity"])
 
 
-def _headers(client: AtlasClient, guids: list[str]) -> dict[str, dict[str, Any]]:
+def _entities(client: AtlasClient, guids: list[str], *, relationships: bool = False) -> dict[str, dict[str, Any]]:
+    """Entities by guid, read in bulk (in chunks that keep the URL inside Jetty's limit)."""
     out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(guids), BULK_GUIDS):
         chunk = guids[start:start + BULK_GUIDS]
-        for entity in client.get_entities(chunk, ignore_relationships=True).get("entities") or []:
+        for entity in client.get_entities(chunk, ignore_relationships=not relationships).get("entities") or []:
             out[entity["guid"]] = entity
     return out
 
@@ -93,7 +94,7 @@ def collect_evidence(client: AtlasClient, model_qualified_name: str, *, model_ty
         classifications = model.get("classifications") or []
         sources = {c.get("entityGuid", guid) for c in classifications}
         missing = sorted(s for s in sources if s not in nodes and s != guid)
-        nodes.update(_headers(client, missing))
+        nodes.update(_entities(client, missing))
         nodes.setdefault(guid, model)
 
         tags = []
@@ -162,10 +163,7 @@ def impact(client: AtlasClient, dataset_qualified_name: str, *, type_name: str =
             affected.append(ImpactedEntity(kind=kind, type_name=type_, qualified_name=_qualified_name(header),
                                            guid=node_guid, status=header.get("status"), path=names(path)))
         # Releases hang off models by a relationship that does not carry lineage: read them in bulk.
-        full = {}
-        for start in range(0, len(models), BULK_GUIDS):
-            for entity in client.get_entities(models[start:start + BULK_GUIDS]).get("entities") or []:
-                full[entity["guid"]] = entity
+        full = _entities(client, models, relationships=True)
         for model_guid in models:
             for ref in (full.get(model_guid, {}).get("relationshipAttributes") or {}).get("releases") or []:
                 if ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
