@@ -32,8 +32,7 @@ from atlas_mlplugin.model import (
     ModelSpec,
     TrainingRunSpec,
 )
-
-Loc = tuple[str | int, ...]
+from atlas_mlplugin.yamlfile import Loc, loc_to_path
 
 # Tags of the training-run output union. Pydantic puts the chosen tag into error locations; the loader
 # drops it (UNION_TAGS) because it is not a key of the file. Spaces keep them from clashing with field names.
@@ -214,14 +213,6 @@ class Problem:
     loc: Loc
     message: str
     see: Loc | None = None  # where the clashing entry is, for "duplicate" problems
-
-
-def loc_to_path(loc: Loc) -> str:
-    """('datasets', 2, 'license') -> 'datasets[2].license'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 class _References:

@@ -103,7 +103,7 @@ def dataset_register(ctx: click.Context, fmt: str, **fields: Any) -> None:
 def dataset_show(ctx: click.Context, qualified_name: str, fmt: str) -> None:
     """A dataset's facts and its tags, direct or inherited, with their sources."""
     registry = _registry(ctx)
-    entity = registry._require("ml_dataset", qualified_name)
+    entity = registry.require("ml_dataset", qualified_name)
     tags = registry.tags_of(qualified_name, "ml_dataset")
     attrs = {k: v for k, v in entity["attributes"].items() if v not in (None, [], {})}
     lines = [f"{k}: {v}" for k, v in sorted(attrs.items())]
@@ -176,7 +176,7 @@ def consent_withdraw(ctx: click.Context, qualified_name: str, when: datetime | N
 def lineage(ctx: click.Context, model: str, depth: int, fmt: str) -> None:
     """The datasets and runs upstream of MODEL (a qualifiedName), with the tags each contributes."""
     registry = _registry(ctx)
-    root = registry._require("ml_model", model)
+    root = registry.require("ml_model", model)
     graph = registry.client.lineage(root["guid"], direction="INPUT", depth=depth)
     nodes = graph.get("guidEntityMap") or {}
     parents: dict[str, list[str]] = {}

@@ -41,6 +41,14 @@ class NotRegisteredError(LookupError):
     """An entity the call refers to is not in Atlas."""
 
 
+def require_entity(client: AtlasClient, type_name: str, qualified_name: str) -> dict[str, Any]:
+    """The entity, or a NotRegisteredError that says to register it first."""
+    found = client.find_entity(type_name, qualified_name)
+    if found is None:
+        raise NotRegisteredError(f"no {type_name} with qualifiedName {qualified_name!r} in Atlas; register it first")
+    return dict(found["entity"])
+
+
 def _guid_in(response: dict[str, Any], type_name: str, qualified_name: str, placeholder: str | None) -> str | None:
     if placeholder and placeholder in (response.get("guidAssignments") or {}):
         return str(response["guidAssignments"][placeholder])
@@ -58,22 +66,20 @@ class GovernanceRegistry:
         self.catalog = catalog or LicenseCatalog.from_csv()
 
     # --- plumbing ----------------------------------------------------------------------------------
-    def _upsert_and_resolve(self, entities: list[dict[str, Any]], type_name: str, qualified_name: str) -> str:
+    def upsert(self, entities: list[dict[str, Any]], type_name: str, qualified_name: str) -> str:
+        """Bulk-upsert a batch (references within it linked by placeholder guids); returns the guid of the
+        entity named by type_name and qualified_name."""
         linked = em.link_within_batch(entities)
         placeholder = next((e["guid"] for e in linked if e["typeName"] == type_name
                             and e["attributes"].get("qualifiedName") == qualified_name), None)
         response = self.client.upsert_entities(linked)
         guid = _guid_in(response, type_name, qualified_name, placeholder)
         if guid is None:  # unchanged entities are not listed as mutated
-            guid = str(self._require(type_name, qualified_name)["guid"])
+            guid = str(self.require(type_name, qualified_name)["guid"])
         return guid
 
-    def _require(self, type_name: str, qualified_name: str) -> dict[str, Any]:
-        found = self.client.find_entity(type_name, qualified_name)
-        if found is None:
-            raise NotRegisteredError(f"no {type_name} with qualifiedName {qualified_name!r} in Atlas; "
-                                     "register it first")
-        return dict(found["entity"])
+    def require(self, type_name: str, qualified_name: str) -> dict[str, Any]:
+        return require_entity(self.client, type_name, qualified_name)
 
     def sync_derived_tags(self, guid: str, desired: list[Classification],
                           managed: frozenset[str] = DERIVED_TAG_TYPES) -> None:
@@ -95,16 +101,16 @@ class GovernanceRegistry:
             self.client.delete_classification(guid, name)
 
     def _consent_records(self, qualified_names: list[str]) -> list[ConsentRecordSpec]:
-        return [em.consent_from_entity(self._require("ml_consent_record", qn)) for qn in qualified_names]
+        return [em.consent_from_entity(self.require("ml_consent_record", qn)) for qn in qualified_names]
 
     # --- licenses, consent, datasets ---------------------------------------------------------------
     def register_license(self, lic: DataLicense) -> str:
         self.catalog.add(lic)
-        return self._upsert_and_resolve([em.license_entity(lic)], "ml_data_license", lic.qualified_name)
+        return self.upsert([em.license_entity(lic)], "ml_data_license", lic.qualified_name)
 
     def register_consent(self, rec: ConsentRecordSpec) -> str:
         """Upsert the record; datasets it covers get their consent tags derived again."""
-        guid = self._upsert_and_resolve([em.consent_entity(rec)], "ml_consent_record", rec.qualified_name)
+        guid = self.upsert([em.consent_entity(rec)], "ml_consent_record", rec.qualified_name)
         entity = self.client.get_entity(guid)["entity"]
         for ref in (entity.get("relationshipAttributes") or {}).get("datasets") or []:
             if ref.get("relationshipStatus", "ACTIVE") == "ACTIVE":
@@ -127,7 +133,7 @@ class GovernanceRegistry:
         lic = self.catalog.get(ds.license or "NOASSERTION")
         consents = self._consent_records(ds.consent_records)
         batch = [em.license_entity(lic), em.dataset_entity(ds, lic)]
-        guid = self._upsert_and_resolve(batch, "ml_dataset", ds.qualified_name)
+        guid = self.upsert(batch, "ml_dataset", ds.qualified_name)
         self.sync_derived_tags(guid, derived_tags(ds, lic, consents))
         return guid
 
@@ -136,7 +142,7 @@ class GovernanceRegistry:
         """Mark the dataset retracted; the Retracted tag then reaches every model downstream."""
         retraction = Retraction(reason=reason, date=when or datetime.now(timezone.utc).date(),
                                 notice_url=notice_url)
-        entity = self._require("ml_dataset", qualified_name)
+        entity = self.require("ml_dataset", qualified_name)
         guid = str(entity["guid"])
         # A partial upsert: bulk upsert leaves attributes it is not sent as they are (mandatory ones,
         # like name, must still be present).
@@ -150,7 +156,7 @@ class GovernanceRegistry:
 
     def withdraw_consent(self, qualified_name: str, *, when: datetime | None = None) -> str:
         """Record the withdrawal; every dataset it covers, and so every model downstream, is marked."""
-        record = em.consent_from_entity(self._require("ml_consent_record", qualified_name))
+        record = em.consent_from_entity(self.require("ml_consent_record", qualified_name))
         withdrawn = record.model_copy(update={"status": "withdrawn",
                                               "withdrawn_time": when or datetime.now(timezone.utc)})
         return self.register_consent(withdrawn)
@@ -161,10 +167,10 @@ class GovernanceRegistry:
         anonymization blocks the personal-data tags at its input edges (Atlas's blocked propagated
         classifications), so they stop there while license and consent tags flow on."""
         for source in derivation.inputs:
-            self._require("ml_dataset", source)
+            self.require("ml_dataset", source)
         for output in derivation.outputs:
             self.register_dataset(output)
-        guid = self._upsert_and_resolve([em.derivation_entity(derivation)], "ml_derivation",
+        guid = self.upsert([em.derivation_entity(derivation)], "ml_derivation",
                                         derivation.qualified_name)
         if derivation.derivation_type == "anonymize" and derivation.attested:
             self._block_personal_data_at_inputs(guid)
@@ -197,7 +203,7 @@ class GovernanceRegistry:
         log.warning("%s reads %s, which is not registered: recording it with no known license", reader,
                     qualified_name)
         name = qualified_name.rstrip("/").rsplit("/", 1)[-1] or qualified_name
-        guid = self._upsert_and_resolve([{"typeName": "ml_dataset", "attributes": {
+        guid = self.upsert([{"typeName": "ml_dataset", "attributes": {
             "qualifiedName": qualified_name, "name": name, "declaredLicense": "NOASSERTION",
             "description": f"Not described yet: recorded because {reader} read it."}}], "ml_dataset", qualified_name)
         self.sync_derived_tags(guid, placeholder_tags(qualified_name), LICENSE_TAG_TYPES)
@@ -221,13 +227,13 @@ class GovernanceRegistry:
                 self.ensure_dataset(qualified_name, reader=f"training run {run.run_id}")
         batch = [em.model_entity(m.fingerprinted()) for m in run.outputs]
         batch.append(em.training_run_entity(run, input_types))
-        return self._upsert_and_resolve(batch, "ml_training_run", run.qualified_name)
+        return self.upsert(batch, "ml_training_run", run.qualified_name)
 
     # --- reads -------------------------------------------------------------------------------------
     def tags_of(self, qualified_name: str, type_name: str = "ml_model") -> list[TagView]:
         """Every classification on the entity, direct or propagated, with the entity it came from."""
         self.client.wait_for_pending_tasks()
-        entity = self._require(type_name, qualified_name)
+        entity = self.require(type_name, qualified_name)
         guid = entity["guid"]
         classifications = entity.get("classifications") or []
         sources = {c.get("entityGuid", guid) for c in classifications} - {guid}

@@ -59,7 +59,7 @@ class LineageIngestor:
                  for qn, found in existing.items() if found is None]
         batch.append(process_entity(event, [object_id("ml_dataset", qn) for qn in inputs],
                                     [object_id(output_type, qn) for qn in outputs]))
-        self.registry._upsert_and_resolve(batch, batch[-1]["typeName"], batch[-1]["attributes"]["qualifiedName"])
+        self.registry.upsert(batch, batch[-1]["typeName"], batch[-1]["attributes"]["qualifiedName"])
         for found in existing.values():
             if found is not None:  # read before anyone knew a job writes it (events arrive out of order)
                 self.registry.mark_as_output(found["entity"]["guid"])

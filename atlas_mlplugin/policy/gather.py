@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.governance.registry import NotRegisteredError
+from atlas_mlplugin.governance.registry import require_entity
 from atlas_mlplugin.policy.model import Evidence, UpstreamTag
 
 LINEAGE_DEPTH = 64
@@ -63,13 +63,6 @@ def _paths_to(root: str, edges: list[tuple[str, str]], *, upstream: bool) -> dic
     return paths
 
 
-def _require(client: AtlasClient, type_name: str, qualified_name: str) -> dict[str, Any]:
-    found = client.find_entity(type_name, qualified_name)
-    if found is None:
-        raise NotRegisteredError(f"no {type_name} with qualifiedName {qualified_name!r} in Atlas")
-    return dict(found["entity"])
-
-
 def _entities(client: AtlasClient, guids: list[str], *, relationships: bool = False) -> dict[str, dict[str, Any]]:
     """Entities by guid, read in bulk (in chunks that keep the URL inside Jetty's limit)."""
     out: dict[str, dict[str, Any]] = {}
@@ -84,7 +77,7 @@ def collect_evidence(client: AtlasClient, model_qualified_name: str, *, model_ty
     """The model's classifications, each with its source entity and the lineage path from it."""
     with count_requests(client) as calls:
         client.wait_for_pending_tasks()  # propagation must have settled before tags are read
-        model = _require(client, model_type, model_qualified_name)
+        model = require_entity(client, model_type, model_qualified_name)
         guid = model["guid"]
         lineage = client.lineage(guid, direction="INPUT", depth=LINEAGE_DEPTH)
         nodes: dict[str, dict[str, Any]] = dict(lineage.get("guidEntityMap") or {})
@@ -139,7 +132,7 @@ class ImpactReport(BaseModel):
 def impact(client: AtlasClient, dataset_qualified_name: str, *, type_name: str = "ml_dataset") -> ImpactReport:
     """Everything downstream of a dataset: derived datasets, processes, models and their releases."""
     with count_requests(client) as calls:
-        source = _require(client, type_name, dataset_qualified_name)
+        source = require_entity(client, type_name, dataset_qualified_name)
         guid = source["guid"]
         lineage = client.lineage(guid, direction="OUTPUT", depth=LINEAGE_DEPTH)
         nodes: dict[str, dict[str, Any]] = dict(lineage.get("guidEntityMap") or {})

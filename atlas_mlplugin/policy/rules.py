@@ -17,7 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -31,10 +30,8 @@ from pydantic import (
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from atlas_mlplugin.atlas.typedefs import default_typedefs_dir
-from atlas_mlplugin.catalog.document import Loc, loc_to_path
-from atlas_mlplugin.catalog.loader import CatalogIssue, _duplicate_keys, _key, _locate, _yaml_issue
-from atlas_mlplugin.catalog.loader import _message as _generic_message
 from atlas_mlplugin.policy.model import Audience, ReleaseContext, Severity, Shipped
+from atlas_mlplugin.yamlfile import Loc, YamlIssue, loc_to_path, locate, mapping_key, read_mapping, value_message
 
 DEFAULT = "default"
 CONTEXT_REF = "$context."
@@ -43,7 +40,7 @@ PLACEHOLDERS = frozenset({"source", "license", "tag", "audience", "purpose", "mo
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 
 # A policy problem has the same shape as a catalog problem: file, line, column, field, message.
-PolicyIssue = CatalogIssue
+PolicyIssue = YamlIssue
 
 T = TypeVar("T")
 
@@ -175,7 +172,9 @@ def load_policy(path: Path | str | None = None) -> Policy:
 
 def parse_policy(text: str, *, file: str = "<string>", name: str | None = None) -> Policy:
     """Like load_policy, for text already read. `file` is used in messages, `name` (default: file) in reports."""
-    root, data, issues = _read_yaml(text, file)
+    root, data, issues = read_mapping(
+        text, file, error=PolicyError, empty="the file is empty; a policy starts with `version: 1`",
+        not_a_mapping="a policy is a mapping with version: 1, rules and optionally extends and overrides")
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
@@ -183,7 +182,7 @@ def parse_policy(text: str, *, file: str = "<string>", name: str | None = None) 
     base = _default_policy() if policy.extends == DEFAULT else None
     for loc, message in policy_problems(policy, base):
         in_file = _file_loc(root, loc)
-        line, column = _locate(root, in_file)
+        line, column = locate(root, in_file)
         issues.append(PolicyIssue(file, line, column, loc_to_path(in_file), message))
     if issues:
         raise PolicyError(issues)
@@ -291,26 +290,6 @@ def _name_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
 # --- YAML positions --------------------------------------------------------------------------------------
 
 
-def _read_yaml(text: str, file: str) -> tuple[Node, dict[str, Any], list[PolicyIssue]]:
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            raise PolicyError([PolicyIssue(file, 1, 1, "", "the file is empty; a policy starts with `version: 1`")])
-        duplicates = _duplicate_keys(root, file)  # before construction, which rewrites merge keys in place
-        data = loader.construct_document(root)
-    except yaml.YAMLError as exc:
-        raise PolicyError([_yaml_issue(text, file, exc)]) from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        mark = root.start_mark
-        raise PolicyError(duplicates + [PolicyIssue(file, mark.line + 1, mark.column + 1, "", (
-            f"a policy is a mapping with version: 1, rules and optionally extends and overrides; this file holds "
-            f"a {type(data).__name__}"))])
-    return root, data, duplicates
-
-
 def _file_loc(root: Node, loc: Loc) -> Loc:
     """Pydantic's location without the list indexes the file does not have (one item given for a list)."""
     out: list[str | int] = []
@@ -320,7 +299,7 @@ def _file_loc(root: Node, loc: Loc) -> Loc:
             continue
         out.append(part)
         if isinstance(node, MappingNode):
-            match = _key(node, str(part))
+            match = mapping_key(node, str(part))
             node = match[1] if match else None
         elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
             node = node.value[part]
@@ -332,13 +311,13 @@ def _file_loc(root: Node, loc: Loc) -> Loc:
 def _validation_issue(root: Node, file: str, err: Any) -> PolicyIssue:
     loc = tuple(err["loc"])
     in_file = _file_loc(root, loc)
-    line, column = _locate(root, in_file)
+    line, column = locate(root, in_file)
     return PolicyIssue(file, line, column, loc_to_path(in_file), _message(err, loc))
 
 
 def _message(err: Any, loc: Loc) -> str:
     if err["type"] != "extra_forbidden":
-        return _generic_message(err, loc)
+        return value_message(err)
     model = _model_at(loc[:-1])
     fields = [f.alias or n for n, f in model.model_fields.items()] if model else []
     what = "operator" if model is Condition else "field"

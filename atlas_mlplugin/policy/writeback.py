@@ -46,7 +46,7 @@ def write_back(client: AtlasClient, report: CheckReport, *, model_name: str | No
     name = model_name or report.model
     text = summary(report)
     registry = GovernanceRegistry(client)
-    release_guid = registry._upsert_and_resolve([
+    release_guid = registry.upsert([
         {"typeName": "ml_model", "attributes": {
             "qualifiedName": report.model, "name": name, "governanceVerdict": report.verdict,
             "governanceSummary": text, "lastCheckedTime": checked}},
