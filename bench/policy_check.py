@@ -49,7 +49,7 @@ from pydantic import SecretStr
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.typedefs import apply
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping.tags import derived_tags, retraction_tags

@@ -1,8 +1,7 @@
 """Atlas access layer: settings, a hardened HTTP session, a JSON facade and typed errors.
 
-``AtlasClient`` and ``AtlasSettings`` are imported lazily: ``atlas_mlplugin.config`` imports
-``atlas_mlplugin.atlas.errors``, so importing the client eagerly here would make
-``import atlas_mlplugin.config`` circular.
+``AtlasClient`` and ``AtlasSettings`` are imported lazily: importing this package must stay cheap (the CLI
+starts through it) and must not pull in requests and pydantic for code that only needs the errors.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ from atlas_mlplugin.atlas.errors import (
 
 if TYPE_CHECKING:
     from atlas_mlplugin.atlas.client import AtlasClient
+    from atlas_mlplugin.atlas.config import AtlasSettings
     from atlas_mlplugin.atlas.session import AtlasSession, build_session
-    from atlas_mlplugin.config import AtlasSettings
 
 __all__ = [
     "AtlasAuthError",
@@ -48,7 +47,7 @@ _LAZY = {
     "AtlasClient": "atlas_mlplugin.atlas.client",
     "AtlasSession": "atlas_mlplugin.atlas.session",
     "build_session": "atlas_mlplugin.atlas.session",
-    "AtlasSettings": "atlas_mlplugin.config",
+    "AtlasSettings": "atlas_mlplugin.atlas.config",
 }
 
 

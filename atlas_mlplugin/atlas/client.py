@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import requests
 
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.atlas.errors import (
     AtlasNotFoundError,
     AtlasResponseError,
@@ -27,7 +28,6 @@ from atlas_mlplugin.atlas.errors import (
     excerpt,
 )
 from atlas_mlplugin.atlas.session import AtlasSession, attempts_of, build_session
-from atlas_mlplugin.config import AtlasSettings
 
 if TYPE_CHECKING:
     from os import PathLike

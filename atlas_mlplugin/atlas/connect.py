@@ -1,31 +1,30 @@
-"""Which Atlas to talk to: the one configured explicitly, else the local server of `atlas-ml server start`.
+"""Which Atlas to talk to: the one configured explicitly (a properties file, ATLAS_URL or ATLAS_ML_CONFIG),
+else whatever the caller's `fallback` supplies.
 
-So that after `atlas-ml server start` every other command (and `connect()` in Python) works with no
-further setup, while ATLAS_URL or a properties file always take precedence.
+The CLI and the training hooks pass `atlas_mlplugin.server.discovery.use_local_server`, so that after
+`atlas-ml server start` every command works with no further setup; explicit settings always win.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
+
+SettingsFallback = Callable[[AtlasSettings], AtlasSettings]
 
 
-def resolve_settings(properties_file: Path | None = None) -> AtlasSettings:
+def resolve_settings(properties_file: Path | None = None, *, fallback: SettingsFallback | None = None
+                     ) -> AtlasSettings:
     settings = AtlasSettings.load(properties_file=properties_file)
     explicit = properties_file or os.environ.get("ATLAS_URL") or os.environ.get("ATLAS_ML_CONFIG")
-    if explicit:
+    if explicit or fallback is None:
         return settings
-    from atlas_mlplugin.server.launcher import LocalAtlas
-
-    local = LocalAtlas().status()
-    if local.pid is not None:
-        return settings.model_copy(update={"url": local.url, "username": local.user,
-                                           "password": local.password})
-    return settings
+    return fallback(settings)
 
 
-def connect(properties_file: Path | None = None) -> AtlasClient:
-    return AtlasClient(resolve_settings(properties_file))
+def connect(properties_file: Path | None = None, *, fallback: SettingsFallback | None = None) -> AtlasClient:
+    return AtlasClient(resolve_settings(properties_file, fallback=fallback))

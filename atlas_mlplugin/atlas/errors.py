@@ -10,9 +10,12 @@ Nothing here ever holds request headers or request bodies, so credentials cannot
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
+from atlas_mlplugin.errors import AtlasMlError
+
+if TYPE_CHECKING:  # requests is slow to import; only the type is needed here
+    import requests
 
 BODY_EXCERPT_CHARS = 500
 
@@ -32,7 +35,7 @@ def excerpt(text: str | bytes | None, limit: int = BODY_EXCERPT_CHARS) -> str:
     return text[:limit] + f"... [{len(text) - limit} more chars]"
 
 
-class AtlasError(Exception):
+class AtlasError(AtlasMlError):
     """Base of every error raised by the Atlas access layer.
 
     Catching this one class is enough for a CLI to print a clean message instead of a traceback.

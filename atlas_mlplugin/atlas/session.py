@@ -28,8 +28,8 @@ from tenacity import (
 )
 
 from atlas_mlplugin import __version__
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.atlas.errors import UNAVAILABLE_HINT, AtlasUnavailableError
-from atlas_mlplugin.config import AtlasSettings
 
 log = logging.getLogger(__name__)
 

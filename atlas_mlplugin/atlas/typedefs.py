@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from atlas_mlplugin.errors import AtlasMlError
+
 CATEGORIES = ("enumDefs", "structDefs", "classificationDefs", "entityDefs", "relationshipDefs",
               "businessMetadataDefs")
 CATEGORY_LABEL = {
@@ -57,7 +59,7 @@ class TypedefIssue:
         return f"{where}: {self.message}"
 
 
-class TypedefValidationError(Exception):
+class TypedefValidationError(AtlasMlError):
     def __init__(self, issues: list[TypedefIssue]) -> None:
         self.issues = issues
         super().__init__("invalid type definitions:\n" + "\n".join(f"  {i}" for i in issues))

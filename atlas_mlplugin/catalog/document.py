@@ -8,7 +8,6 @@ pydantic-style `loc` so the loader can point at the YAML line.
 from __future__ import annotations
 
 import difflib
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -348,27 +347,3 @@ class _References:
                 self.problems.append(Problem(("models", i), (
                     f"model {m.qualified_name!r} is not the output of any training run in this file; list it "
                     "in a training run's outputs (models are recorded together with the run that produced them)")))
-
-
-def model_at(loc: Loc) -> type[BaseModel] | None:
-    """The pydantic model whose fields are valid at `loc` (used to suggest a field for a typo)."""
-    model: type[BaseModel] = CatalogDocument
-    for part in loc:
-        if isinstance(part, int) or part in UNION_TAGS:
-            continue
-        field = model.model_fields.get(part)
-        found = _model_in(field.annotation) if field else None
-        if found is None:
-            return None
-        model = found
-    return model
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):  # list[X], X | None, Annotated[...], unions
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None

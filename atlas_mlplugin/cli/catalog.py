@@ -19,12 +19,12 @@ def apply(ctx: click.Context, file: Path, dry_run: bool, allow_external_refs: bo
     """Create or update what FILE declares (licenses, consent records, datasets, derivations, models,
     training runs). Idempotent: a second apply changes nothing. Entries removed from the file are not
     deleted from Atlas; their history stays. Schema: schemas/catalog.schema.json."""
-    from atlas_mlplugin.atlas.connect import connect
     from atlas_mlplugin.catalog.apply import apply_catalog
     from atlas_mlplugin.catalog.loader import load_catalog
+    from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.governance import GovernanceRegistry
 
-    registry = GovernanceRegistry(connect(ctx.obj["config"]))
+    registry = GovernanceRegistry(client_of(ctx))
     doc = load_catalog(file, catalog=registry.catalog, allow_external_refs=allow_external_refs)
     report = apply_catalog(doc, registry, dry_run=dry_run)
     if fmt == "json":

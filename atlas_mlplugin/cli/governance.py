@@ -15,10 +15,10 @@ format_option = click.option("--format", "fmt", type=click.Choice(["text", "json
 
 
 def _registry(ctx: click.Context):  # noqa: ANN202 - imported lazily to keep `--help` fast
-    from atlas_mlplugin.atlas.connect import connect
+    from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.governance import GovernanceRegistry
 
-    return GovernanceRegistry(connect(ctx.obj["config"]))
+    return GovernanceRegistry(client_of(ctx))
 
 
 def _emit(fmt: str, data: Any, text: str) -> None:

@@ -11,11 +11,11 @@ import click
 
 
 def _ingestor(ctx: click.Context, include_reads: bool = False):  # noqa: ANN202
-    from atlas_mlplugin.atlas.connect import connect
+    from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.governance import GovernanceRegistry
     from atlas_mlplugin.ingest.lineage_ingest import LineageIngestor
 
-    return LineageIngestor(GovernanceRegistry(connect(ctx.obj["config"])), include_reads=include_reads)
+    return LineageIngestor(GovernanceRegistry(client_of(ctx)), include_reads=include_reads)
 
 
 reads_option = click.option("--include-reads", is_flag=True,

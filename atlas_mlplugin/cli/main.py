@@ -15,12 +15,7 @@ import click
 from pydantic import ValidationError
 
 from atlas_mlplugin import __version__
-from atlas_mlplugin.atlas.errors import AtlasError
-from atlas_mlplugin.catalog.loader import CatalogError
-from atlas_mlplugin.governance.registry import NotRegisteredError
-from atlas_mlplugin.licenses import UnknownLicenseError
-from atlas_mlplugin.policy.rules import PolicyError
-from atlas_mlplugin.server.errors import LauncherError
+from atlas_mlplugin.errors import AtlasMlError
 
 
 class FriendlyErrors(click.Group):
@@ -29,7 +24,7 @@ class FriendlyErrors(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except (AtlasError, LauncherError, UnknownLicenseError, NotRegisteredError, CatalogError, PolicyError) as exc:
+        except AtlasMlError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
         except ValidationError as exc:

@@ -35,7 +35,7 @@ def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships
     """May MODEL (a qualifiedName) be released to this audience on these terms?
 
     Exit code 0 when it may, 2 when the verdict is BLOCK (or WARN with --fail-on warn), 1 on errors."""
-    from atlas_mlplugin.atlas.connect import connect
+    from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.policy.check import check_model
     from atlas_mlplugin.policy.render import render_json, render_markdown, render_notice, render_text
     from atlas_mlplugin.policy.rules import load_policy
@@ -43,7 +43,7 @@ def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships
     policy = load_policy(policy_file)  # a bad policy file fails before Atlas is asked anything
     context = ReleaseContext(audience=audience, commercial=commercial,  # type: ignore[arg-type]
                              ships=frozenset(ships or ("weights",)), purpose=purpose)  # type: ignore[arg-type]
-    report = check_model(connect(ctx.obj["config"]), model, context, policy=policy, record=record)
+    report = check_model(client_of(ctx), model, context, policy=policy, record=record)
     renderer = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
     click.echo(renderer(report), nl=False)
     if notice is not None:
@@ -62,10 +62,10 @@ def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships
 def impact(ctx: click.Context, dataset: str, type_name: str, fmt: str) -> None:
     """Every dataset, process, model and release downstream of DATASET, with the path to each: what a
     retraction or a consent withdrawal reaches."""
-    from atlas_mlplugin.atlas.connect import connect
+    from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.policy.gather import impact as downstream
 
-    report = downstream(connect(ctx.obj["config"]), dataset, type_name=type_name)
+    report = downstream(client_of(ctx), dataset, type_name=type_name)
     if fmt == "json":
         click.echo(json.dumps(report.model_dump(), indent=2))
         return

@@ -44,8 +44,8 @@ def start(state_dir: Path | None, port: int | None, start_timeout: float | None,
 
     A no-op when the server already runs. Each start begins with an empty catalog."""
     from atlas_mlplugin.atlas.client import AtlasClient
+    from atlas_mlplugin.atlas.config import AtlasSettings
     from atlas_mlplugin.atlas.typedefs import apply
-    from atlas_mlplugin.config import AtlasSettings
 
     atlas = LocalAtlas(_options(state_dir, port, start_timeout=start_timeout, heap=heap))
     status = atlas.start(progress=lambda msg: click.echo(msg, err=True))

@@ -49,7 +49,7 @@ def status(directory: Path | None, fmt: str) -> None:
 @click.pass_context
 def flush(ctx: click.Context, directory: Path | None, timeout: float, requeue_dead: bool) -> None:
     """Deliver every waiting write now, in order. Exit 1 if some could not be delivered."""
-    from atlas_mlplugin.atlas.connect import connect
+    from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.governance import GovernanceRegistry
     from atlas_mlplugin.ingest.operations import registry_handler
     from atlas_mlplugin.ingest.spool import Spool
@@ -58,7 +58,7 @@ def flush(ctx: click.Context, directory: Path | None, timeout: float, requeue_de
     if requeue_dead:
         click.echo(f"requeued {queue.requeue_dead()} dead letter(s)", err=True)
     total = len(queue)
-    handler = registry_handler(GovernanceRegistry(connect(ctx.obj["config"])))
+    handler = registry_handler(GovernanceRegistry(client_of(ctx)))
     report = queue.drain(handler, timeout=timeout,
                          progress=lambda done, of: click.echo(f"  delivered {done}/{of}", err=True))
     click.echo(f"delivered {report.delivered} of {total}; {report.remaining} remaining; {len(report.dead)} rejected")

@@ -40,9 +40,9 @@ def check(root: Path | None) -> None:
 @click.pass_context
 def apply_cmd(ctx: click.Context, root: Path | None, dry_run: bool) -> None:
     """Create missing types and update those whose typeVersion changed; idempotent."""
-    from atlas_mlplugin.atlas.connect import connect
+    from atlas_mlplugin.cli.connection import client_of
 
-    client = connect(ctx.obj["config"])
+    client = client_of(ctx)
     try:
         report = td.apply(client, root, dry_run=dry_run)
     except td.TypedefValidationError as exc:

@@ -15,8 +15,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.atlas.typedefs import apply
-from atlas_mlplugin.config import AtlasSettings
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.hooks import track_training
 from atlas_mlplugin.hooks.training import default_deliverer

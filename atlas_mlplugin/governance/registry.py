@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.errors import NotRegisteredError
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping.tags import (
@@ -35,10 +36,6 @@ from atlas_mlplugin.model import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class NotRegisteredError(LookupError):
-    """An entity the call refers to is not in Atlas."""
 
 
 def require_entity(client: AtlasClient, type_name: str, qualified_name: str) -> dict[str, Any]:

@@ -150,7 +150,8 @@ def default_deliverer() -> Deliverer:
         from atlas_mlplugin.ingest.delivery import fail_fast
         from atlas_mlplugin.ingest.operations import registry_handler
         from atlas_mlplugin.ingest.spool import Spool
+        from atlas_mlplugin.server.discovery import use_local_server
 
-        client = AtlasClient(fail_fast(resolve_settings()))
+        client = AtlasClient(fail_fast(resolve_settings(fallback=use_local_server)))
         _default = Deliverer(Spool(), registry_handler(GovernanceRegistry(client)))
     return _default

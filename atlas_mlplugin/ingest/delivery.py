@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.ingest.spool import DrainReport, Spool, SpoolOp, describe_error, is_transient
 
 log = logging.getLogger(__name__)

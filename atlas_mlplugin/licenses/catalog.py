@@ -12,10 +12,11 @@ import difflib
 from importlib import resources
 from pathlib import Path
 
+from atlas_mlplugin.errors import AtlasMlError
 from atlas_mlplugin.model.licenses import DataLicense
 
 
-class UnknownLicenseError(ValueError):
+class UnknownLicenseError(AtlasMlError, ValueError):
     def __init__(self, license_id: str, suggestions: list[str]) -> None:
         self.license_id = license_id
         self.suggestions = suggestions

@@ -2,7 +2,7 @@
 
 The default rules live in default_policy.yaml; a user file may `extends: default`, change the severity of
 default rules by id (`overrides`) and add rules. Every problem in a file is reported as
-FILE:LINE:COL: field: message, the way catalog files are (catalog/loader.py, whose YAML helpers we reuse).
+FILE:LINE:COL: field: message by the YAML loader catalog files use too (atlas_mlplugin/yamlfile.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import types
-import typing
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -23,15 +21,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from yaml.nodes import MappingNode, Node, SequenceNode
 
 from atlas_mlplugin.atlas.typedefs import default_typedefs_dir
 from atlas_mlplugin.policy.model import Audience, ReleaseContext, Severity, Shipped
-from atlas_mlplugin.yamlfile import Loc, YamlIssue, loc_to_path, locate, mapping_key, read_mapping, value_message
+from atlas_mlplugin.yamlfile import Loc, YamlFileError, YamlFormat, YamlIssue, parse, read_text
 
 DEFAULT = "default"
 CONTEXT_REF = "$context."
@@ -148,12 +144,16 @@ class Policy(BaseModel):
         return self._name
 
 
-class PolicyError(ValueError):
+class PolicyError(YamlFileError):
     """The policy file is invalid; `issues` says where and why, one per problem."""
 
-    def __init__(self, issues: list[PolicyIssue]) -> None:
-        self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column, i.field))
-        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+POLICY_FORMAT = YamlFormat(
+    model=Policy, error=PolicyError,
+    empty="the file is empty; a policy starts with `version: 1`",
+    not_a_mapping="a policy is a mapping with version: 1, rules and optionally extends and overrides",
+    key_noun=lambda model: "operator" if model is Condition else "field",
+)
 
 
 def load_policy(path: Path | str | None = None) -> Policy:
@@ -161,29 +161,15 @@ def load_policy(path: Path | str | None = None) -> Policy:
     Raises PolicyError listing every problem; OSError when the file cannot be read."""
     if path is None:
         return _default_policy()
-    raw = Path(path).read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise PolicyError([PolicyIssue(str(path), line, 1, "", f"not UTF-8 text ({exc.reason})")]) from None
-    return parse_policy(text, file=str(path))
+    return parse_policy(read_text(Path(path), PolicyError), file=str(path))
 
 
 def parse_policy(text: str, *, file: str = "<string>", name: str | None = None) -> Policy:
     """Like load_policy, for text already read. `file` is used in messages, `name` (default: file) in reports."""
-    root, data, issues = read_mapping(
-        text, file, error=PolicyError, empty="the file is empty; a policy starts with `version: 1`",
-        not_a_mapping="a policy is a mapping with version: 1, rules and optionally extends and overrides")
-    try:
-        policy = Policy.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(issues + [_validation_issue(root, file, err) for err in exc.errors()]) from None
+    parsed = parse(text, file, POLICY_FORMAT)
+    policy: Policy = parsed.value
     base = _default_policy() if policy.extends == DEFAULT else None
-    for loc, message in policy_problems(policy, base):
-        in_file = _file_loc(root, loc)
-        line, column = locate(root, in_file)
-        issues.append(PolicyIssue(file, line, column, loc_to_path(in_file), message))
+    issues = parsed.issues + [parsed.issue(loc, message) for loc, message in policy_problems(policy, base)]
     if issues:
         raise PolicyError(issues)
     resolved = resolve_policy(policy, base)
@@ -285,68 +271,3 @@ def _name_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
                 problems.append(((*loc, field), f"{{{ref}}}: {' / '.join(rule.tag)} has no attribute {ref[5:]!r}; "
                                                 f"it has: {', '.join(sorted(common))}"))
     return problems
-
-
-# --- YAML positions --------------------------------------------------------------------------------------
-
-
-def _file_loc(root: Node, loc: Loc) -> Loc:
-    """Pydantic's location without the list indexes the file does not have (one item given for a list)."""
-    out: list[str | int] = []
-    node: Node | None = root
-    for part in loc:
-        if isinstance(part, int) and node is not None and not isinstance(node, SequenceNode):
-            continue
-        out.append(part)
-        if isinstance(node, MappingNode):
-            match = mapping_key(node, str(part))
-            node = match[1] if match else None
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-        else:
-            node = None
-    return tuple(out)
-
-
-def _validation_issue(root: Node, file: str, err: Any) -> PolicyIssue:
-    loc = tuple(err["loc"])
-    in_file = _file_loc(root, loc)
-    line, column = locate(root, in_file)
-    return PolicyIssue(file, line, column, loc_to_path(in_file), _message(err, loc))
-
-
-def _message(err: Any, loc: Loc) -> str:
-    if err["type"] != "extra_forbidden":
-        return value_message(err)
-    model = _model_at(loc[:-1])
-    fields = [f.alias or n for n, f in model.model_fields.items()] if model else []
-    what = "operator" if model is Condition else "field"
-    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
-    return f"unknown {what} {loc[-1]!r}" + (f"; did you mean {close[0]!r}?" if close else
-                                             f"; allowed: {', '.join(fields)}" if fields else "")
-
-
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The model whose fields are valid at `loc`, found by walking the type annotations from Policy."""
-    annotation: Any = Policy
-    for part in loc:
-        annotation = _step(annotation, part)
-        if annotation is None:
-            return None
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-
-
-def _step(annotation: Any, part: str | int) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(str(part))
-        return field.annotation if field else None
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is Annotated:
-        return _step(args[0], part)
-    if origin in (typing.Union, types.UnionType):
-        return next((s for a in args if a is not type(None) and (s := _step(a, part)) is not None), None)
-    if origin is list and isinstance(part, int):
-        return args[0]
-    if origin is dict and isinstance(part, str):
-        return args[1]
-    return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from atlas_mlplugin.errors import AtlasMlError
 
-class LauncherError(Exception):
+
+class LauncherError(AtlasMlError):
     """The local Atlas could not be obtained, configured, started or stopped."""
 
     def __init__(self, message: str, *, hint: str = "", log_tail: str = "") -> None:

@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.cli.main import cli
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
 
 pytestmark = pytest.mark.integration
 

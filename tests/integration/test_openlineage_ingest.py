@@ -98,7 +98,7 @@ def test_with_atlas_down_events_stay_on_disk_until_it_is_back(
         registry: GovernanceRegistry, uid: str, tmp_path: Path) -> None:
     import socket
 
-    from atlas_mlplugin.config import AtlasSettings
+    from atlas_mlplugin.atlas.config import AtlasSettings
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

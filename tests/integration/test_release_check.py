@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.cli.main import cli
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, DerivationSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.policy.check import check_model

@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.ingest.lineage_ingest import LineageIngestor
 from atlas_mlplugin.ingest.receiver import make_server, serve_in_background

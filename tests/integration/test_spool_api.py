@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from atlas_mlplugin import api
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.cli.main import cli
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.ingest.delivery import Deliverer, fail_fast
 from atlas_mlplugin.ingest.operations import registry_handler

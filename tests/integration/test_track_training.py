@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.hooks import current_run, track_training
 from atlas_mlplugin.ingest.delivery import Deliverer, fail_fast

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from atlas_mlplugin.atlas.errors import AtlasRequestError, AtlasUnavailableError
-from atlas_mlplugin.config import AtlasSettings
+from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.ingest import Deliverer, Spool, SpoolOp, fail_fast
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
