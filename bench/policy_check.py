@@ -48,17 +48,18 @@ from typing import Any
 from pydantic import SecretStr
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.atlas.typedefs import apply
 from atlas_mlplugin.atlas.config import AtlasSettings
+from atlas_mlplugin.atlas.typedefs import apply
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping.tags import derived_tags, retraction_tags
 from atlas_mlplugin.model import DatasetSpec, DerivationSpec, ModelSpec, Retraction, TrainingRunSpec
 from atlas_mlplugin.policy.check import check_model
 from atlas_mlplugin.policy.evaluate import evaluate
-from atlas_mlplugin.policy.gather import collect_evidence, count_requests
+from atlas_mlplugin.policy.gather import collect_evidence
 from atlas_mlplugin.policy.model import CheckReport, Evidence, ReleaseContext, UpstreamTag
 from atlas_mlplugin.policy.rules import Policy, load_policy
+from atlas_mlplugin.reads import count_requests
 from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
 
 REPO = Path(__file__).resolve().parents[1]

@@ -102,9 +102,12 @@ def dataset_register(ctx: click.Context, fmt: str, **fields: Any) -> None:
 @click.pass_context
 def dataset_show(ctx: click.Context, qualified_name: str, fmt: str) -> None:
     """A dataset's facts and its tags, direct or inherited, with their sources."""
-    registry = _registry(ctx)
-    entity = registry.require("ml_dataset", qualified_name)
-    tags = registry.tags_of(qualified_name, "ml_dataset")
+    from atlas_mlplugin.cli.connection import client_of
+    from atlas_mlplugin.naming import from_user
+    from atlas_mlplugin.reads import upstream_tags
+
+    tagged = upstream_tags(client_of(ctx), from_user(qualified_name), "ml_dataset")
+    entity, tags = tagged.entity, tagged.tags
     attrs = {k: v for k, v in entity["attributes"].items() if v not in (None, [], {})}
     lines = [f"{k}: {v}" for k, v in sorted(attrs.items())]
     lines.append("tags:")
@@ -175,27 +178,11 @@ def consent_withdraw(ctx: click.Context, qualified_name: str, when: datetime | N
 @click.pass_context
 def lineage(ctx: click.Context, model: str, depth: int, fmt: str) -> None:
     """The datasets and runs upstream of MODEL (a qualifiedName), with the tags each contributes."""
-    registry = _registry(ctx)
-    root = registry.require("ml_model", model)
-    graph = registry.client.lineage(root["guid"], direction="INPUT", depth=depth)
-    nodes = graph.get("guidEntityMap") or {}
-    parents: dict[str, list[str]] = {}
-    for rel in graph.get("relations") or []:
-        parents.setdefault(rel["toEntityId"], []).append(rel["fromEntityId"])
-    contributed: dict[str, list[str]] = {}
-    for tag in registry.tags_of(model):
-        contributed.setdefault(tag.source_guid, []).append(tag.type_name)
+    from atlas_mlplugin.cli.connection import client_of
+    from atlas_mlplugin.naming import from_user
+    from atlas_mlplugin.reads import upstream_tree
 
-    def node(guid: str, seen: frozenset[str]) -> dict[str, Any]:
-        header = nodes.get(guid, {})
-        return {
-            "guid": guid, "typeName": header.get("typeName"),
-            "qualifiedName": (header.get("attributes") or {}).get("qualifiedName"),
-            "status": header.get("status"), "contributes": sorted(set(contributed.get(guid, []))),
-            "upstream": [node(p, seen | {guid}) for p in sorted(parents.get(guid, [])) if p not in seen],
-        }
-
-    tree = node(root["guid"], frozenset())
+    tree = upstream_tree(client_of(ctx), from_user(model), depth=depth).model_dump()
     lines: list[str] = []
 
     def render(n: dict[str, Any], indent: str) -> None:

@@ -13,7 +13,7 @@ import click
 def _ingestor(ctx: click.Context, include_reads: bool = False):  # noqa: ANN202
     from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.governance import GovernanceRegistry
-    from atlas_mlplugin.ingest.lineage_ingest import LineageIngestor
+    from atlas_mlplugin.openlineage.ingest import LineageIngestor
 
     return LineageIngestor(GovernanceRegistry(client_of(ctx)), include_reads=include_reads)
 
@@ -66,7 +66,7 @@ def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float, i
 def serve(ctx: click.Context, host: str, port: int, token: str, directory: Path, max_bytes: int,
           interval: float, include_reads: bool) -> None:
     """Receive OpenLineage events over HTTP (POST /api/v1/lineage) and feed them to Atlas."""
-    from atlas_mlplugin.ingest.receiver import make_server, serve_in_background
+    from atlas_mlplugin.openlineage.receiver import make_server, serve_in_background
 
     if not token:
         raise click.UsageError("a token is required: --token or ATLAS_ML_RECEIVER_TOKEN")

@@ -43,7 +43,9 @@ def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships
     policy = load_policy(policy_file)  # a bad policy file fails before Atlas is asked anything
     context = ReleaseContext(audience=audience, commercial=commercial,  # type: ignore[arg-type]
                              ships=frozenset(ships or ("weights",)), purpose=purpose)  # type: ignore[arg-type]
-    report = check_model(client_of(ctx), model, context, policy=policy, record=record)
+    from atlas_mlplugin.naming import from_user
+
+    report = check_model(client_of(ctx), from_user(model), context, policy=policy, record=record)
     renderer = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
     click.echo(renderer(report), nl=False)
     if notice is not None:
@@ -63,9 +65,10 @@ def impact(ctx: click.Context, dataset: str, type_name: str, fmt: str) -> None:
     """Every dataset, process, model and release downstream of DATASET, with the path to each: what a
     retraction or a consent withdrawal reaches."""
     from atlas_mlplugin.cli.connection import client_of
-    from atlas_mlplugin.policy.gather import impact as downstream
+    from atlas_mlplugin.naming import from_user
+    from atlas_mlplugin.reads import impact as downstream
 
-    report = downstream(client_of(ctx), dataset, type_name=type_name)
+    report = downstream(client_of(ctx), from_user(dataset), type_name=type_name)
     if fmt == "json":
         click.echo(json.dumps(report.model_dump(), indent=2))
         return

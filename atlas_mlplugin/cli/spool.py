@@ -22,7 +22,7 @@ def spool() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def status(directory: Path | None, fmt: str) -> None:
     """How many writes wait, the oldest, and the last error; dead letters (rejected writes) too."""
-    from atlas_mlplugin.ingest.spool import Spool
+    from atlas_mlplugin.delivery.spool import Spool
 
     queue = Spool(directory)
     pending, dead = queue.pending(), queue.dead_letters()
@@ -50,9 +50,9 @@ def status(directory: Path | None, fmt: str) -> None:
 def flush(ctx: click.Context, directory: Path | None, timeout: float, requeue_dead: bool) -> None:
     """Deliver every waiting write now, in order. Exit 1 if some could not be delivered."""
     from atlas_mlplugin.cli.connection import client_of
+    from atlas_mlplugin.delivery.handler import registry_handler
+    from atlas_mlplugin.delivery.spool import Spool
     from atlas_mlplugin.governance import GovernanceRegistry
-    from atlas_mlplugin.ingest.operations import registry_handler
-    from atlas_mlplugin.ingest.spool import Spool
 
     queue = Spool(directory)
     if requeue_dead:

@@ -21,6 +21,7 @@ from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.hooks import track_training
 from atlas_mlplugin.hooks.training import default_deliverer
 from atlas_mlplugin.model import DatasetSpec
+from atlas_mlplugin.reads import tags_of
 from atlas_mlplugin.server.errors import LauncherError
 from atlas_mlplugin.server.launcher import LocalAtlas
 
@@ -86,7 +87,7 @@ def spark_story(home: Path, registry: GovernanceRegistry) -> str | None:
     say(f"   the listener wrote {len(list(spool.glob('*.json')))} OpenLineage event(s) to {spool}")
     atlas_ml("ingest", str(spool))
     model_qn = (lake / "models/crowd-detector").as_uri()
-    for tag in registry.tags_of(model_qn):
+    for tag in tags_of(registry.client, model_qn):
         say(f"   {tag.type_name:<20} from {tag.source_qualified_name}")
     atlas_ml("lineage", model_qn)
     return model_qn
@@ -116,7 +117,7 @@ def main() -> int:
 
     say("\n4. What the model inherits, propagated by Atlas along lineage (sources on the right):")
     registry = GovernanceRegistry(client)
-    for tag in registry.tags_of(model_qn):
+    for tag in tags_of(registry.client, model_qn):
         origin = "direct" if tag.direct else f"from {tag.source_qualified_name}"
         detail = tag.attributes.get("licenseId") or ",".join(tag.attributes.get("categories") or [])
         say(f"   {tag.type_name:<20} {detail:<26} {origin}")

@@ -1,6 +1,7 @@
-"""Registering licenses, consent records, datasets, derivations and training runs in Atlas, with the
-tags their facts imply. Every write is an idempotent upsert by qualifiedName, so re-running (or
-re-delivering from the spool) changes nothing the second time."""
+"""Registering licenses, consent records, datasets, derivations, training runs and lineage in Atlas, with
+the tags their facts imply: the write side. Every write is an idempotent upsert by qualifiedName, so
+re-running (or re-delivering from the spool) changes nothing the second time. Entity and tag JSON is built
+in mapping/; reads (tags with their sources, lineage) are in reads/."""
 
 from __future__ import annotations
 
@@ -8,20 +9,23 @@ import logging
 from datetime import date, datetime, timezone
 from typing import Any
 
+from atlas_mlplugin import naming
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.errors import NotRegisteredError
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
+from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
     DERIVED_TAG_TYPES,
     LICENSE_TAG_TYPES,
+    LINEAGE_TAG_TYPES,
     PERSONAL_DATA_TAG_TYPES,
     RETRACTION_TAG_TYPES,
     UNREGISTERED,
     Classification,
     consent_tags,
     derived_tags,
+    incomplete_lineage_tags,
     placeholder_tags,
     retraction_tags,
 )
@@ -31,19 +35,11 @@ from atlas_mlplugin.model import (
     DatasetSpec,
     DerivationSpec,
     Retraction,
-    TagView,
     TrainingRunSpec,
 )
+from atlas_mlplugin.reads.entities import require_entity
 
 log = logging.getLogger(__name__)
-
-
-def require_entity(client: AtlasClient, type_name: str, qualified_name: str) -> dict[str, Any]:
-    """The entity, or a NotRegisteredError that says to register it first."""
-    found = client.find_entity(type_name, qualified_name)
-    if found is None:
-        raise NotRegisteredError(f"no {type_name} with qualifiedName {qualified_name!r} in Atlas; register it first")
-    return dict(found["entity"])
 
 
 def _guid_in(response: dict[str, Any], type_name: str, qualified_name: str, placeholder: str | None) -> str | None:
@@ -52,7 +48,7 @@ def _guid_in(response: dict[str, Any], type_name: str, qualified_name: str, plac
     for headers in (response.get("mutatedEntities") or {}).values():
         for header in headers:
             attrs = header.get("attributes") or {}
-            if header.get("typeName") == type_name and attrs.get("qualifiedName") == qualified_name:
+            if header.get("typeName") == type_name and attrs.get(n.QUALIFIED_NAME) == qualified_name:
                 return str(header["guid"])
     return None
 
@@ -68,7 +64,7 @@ class GovernanceRegistry:
         entity named by type_name and qualified_name."""
         linked = em.link_within_batch(entities)
         placeholder = next((e["guid"] for e in linked if e["typeName"] == type_name
-                            and e["attributes"].get("qualifiedName") == qualified_name), None)
+                            and e["attributes"].get(n.QUALIFIED_NAME) == qualified_name), None)
         response = self.client.upsert_entities(linked)
         guid = _guid_in(response, type_name, qualified_name, placeholder)
         if guid is None:  # unchanged entities are not listed as mutated
@@ -98,28 +94,28 @@ class GovernanceRegistry:
             self.client.delete_classification(guid, name)
 
     def _consent_records(self, qualified_names: list[str]) -> list[ConsentRecordSpec]:
-        return [em.consent_from_entity(self.require("ml_consent_record", qn)) for qn in qualified_names]
+        return [em.consent_from_entity(self.require(n.ML_CONSENT_RECORD, qn)) for qn in qualified_names]
 
     # --- licenses, consent, datasets ---------------------------------------------------------------
     def register_license(self, lic: DataLicense) -> str:
         self.catalog.add(lic)
-        return self.upsert([em.license_entity(lic)], "ml_data_license", lic.qualified_name)
+        return self.upsert([em.license_entity(lic)], n.ML_DATA_LICENSE, lic.qualified_name)
 
     def register_consent(self, rec: ConsentRecordSpec) -> str:
         """Upsert the record; datasets it covers get their consent tags derived again."""
-        guid = self.upsert([em.consent_entity(rec)], "ml_consent_record", rec.qualified_name)
+        guid = self.upsert([em.consent_entity(rec)], n.ML_CONSENT_RECORD, rec.qualified_name)
         entity = self.client.get_entity(guid)["entity"]
-        for ref in (entity.get("relationshipAttributes") or {}).get("datasets") or []:
+        for ref in (entity.get("relationshipAttributes") or {}).get(n.COVERED_DATASETS) or []:
             if ref.get("relationshipStatus", "ACTIVE") == "ACTIVE":
                 self._resync_consent_tags(ref["guid"])
         return guid
 
     def _resync_consent_tags(self, dataset_guid: str) -> None:
         entity = self.client.get_entity(dataset_guid)["entity"]
-        qualified_name = entity["attributes"]["qualifiedName"]
+        qualified_name = entity["attributes"][n.QUALIFIED_NAME]
         records = [
             em.consent_from_entity(self.client.get_entity(ref["guid"])["entity"])
-            for ref in (entity.get("relationshipAttributes") or {}).get("consentRecords") or []
+            for ref in (entity.get("relationshipAttributes") or {}).get(n.DATASET_CONSENT_RECORDS) or []
             if ref.get("relationshipStatus", "ACTIVE") == "ACTIVE"
         ]
         self.sync_derived_tags(dataset_guid, consent_tags(qualified_name, records), CONSENT_TAG_TYPES)
@@ -130,7 +126,7 @@ class GovernanceRegistry:
         lic = self.catalog.get(ds.license or "NOASSERTION")
         consents = self._consent_records(ds.consent_records)
         batch = [em.license_entity(lic), em.dataset_entity(ds, lic)]
-        guid = self.upsert(batch, "ml_dataset", ds.qualified_name)
+        guid = self.upsert(batch, n.ML_DATASET, ds.qualified_name)
         self.sync_derived_tags(guid, derived_tags(ds, lic, consents))
         return guid
 
@@ -139,21 +135,17 @@ class GovernanceRegistry:
         """Mark the dataset retracted; the Retracted tag then reaches every model downstream."""
         retraction = Retraction(reason=reason, date=when or datetime.now(timezone.utc).date(),
                                 notice_url=notice_url)
-        entity = self.require("ml_dataset", qualified_name)
+        qualified_name = naming.from_user(qualified_name)
+        entity = self.require(n.ML_DATASET, qualified_name)
         guid = str(entity["guid"])
-        # A partial upsert: bulk upsert leaves attributes it is not sent as they are (mandatory ones,
-        # like name, must still be present).
-        attributes = {k: v for k, v in em.dataset_entity(
-            DatasetSpec(qualified_name=qualified_name, name=entity["attributes"]["name"], retraction=retraction),
-            None,
-        )["attributes"].items() if k.startswith("retraction") or k in ("qualifiedName", "name")}
-        self.client.upsert_entities([{"typeName": "ml_dataset", "attributes": attributes}])
+        self.client.upsert_entities([em.retraction_update_entity(qualified_name, entity["attributes"][n.NAME],
+                                                                 retraction)])
         self.sync_derived_tags(guid, retraction_tags(qualified_name, retraction), RETRACTION_TAG_TYPES)
         return guid
 
     def withdraw_consent(self, qualified_name: str, *, when: datetime | None = None) -> str:
         """Record the withdrawal; every dataset it covers, and so every model downstream, is marked."""
-        record = em.consent_from_entity(self.require("ml_consent_record", qualified_name))
+        record = em.consent_from_entity(self.require(n.ML_CONSENT_RECORD, qualified_name))
         withdrawn = record.model_copy(update={"status": "withdrawn",
                                               "withdrawn_time": when or datetime.now(timezone.utc)})
         return self.register_consent(withdrawn)
@@ -164,10 +156,10 @@ class GovernanceRegistry:
         anonymization blocks the personal-data tags at its input edges (Atlas's blocked propagated
         classifications), so they stop there while license and consent tags flow on."""
         for source in derivation.inputs:
-            self.require("ml_dataset", source)
+            self.require(n.ML_DATASET, source)
         for output in derivation.outputs:
             self.register_dataset(output)
-        guid = self.upsert([em.derivation_entity(derivation)], "ml_derivation",
+        guid = self.upsert([em.derivation_entity(derivation)], n.ML_DERIVATION,
                                         derivation.qualified_name)
         if derivation.derivation_type == "anonymize" and derivation.attested:
             self._block_personal_data_at_inputs(guid)
@@ -175,7 +167,7 @@ class GovernanceRegistry:
 
     def _block_personal_data_at_inputs(self, process_guid: str) -> None:
         process = self.client.get_entity(process_guid)["entity"]
-        for ref in (process.get("relationshipAttributes") or {}).get("inputs") or []:
+        for ref in (process.get("relationshipAttributes") or {}).get(n.INPUTS) or []:
             if ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
                 continue
             # A block names each (tag type, source entity) pair arriving over this edge.
@@ -185,69 +177,46 @@ class GovernanceRegistry:
             if not blocked:
                 continue
             relationship = self.client.get_relationship(ref["relationshipGuid"])["relationship"]
-            self.client.update_relationship({
-                "guid": relationship["guid"],
-                "typeName": relationship["typeName"],
-                "propagateTags": relationship.get("propagateTags", "TWO_TO_ONE"),
-                "blockedPropagatedClassifications": blocked,
-            })
+            self.client.update_relationship(em.blocked_propagation_relationship(relationship, blocked))
 
     def ensure_dataset(self, qualified_name: str, *, reader: str) -> None:
         """Make sure a dataset some job reads exists. One nobody described becomes a placeholder with
         UnknownLicense (licenseId UNREGISTERED), so the models built on it do not look clean."""
-        if self.client.find_entity("ml_dataset", qualified_name) is not None:
+        if self.client.find_entity(n.ML_DATASET, qualified_name) is not None:
             return
         log.warning("%s reads %s, which is not registered: recording it with no known license", reader,
                     qualified_name)
-        name = qualified_name.rstrip("/").rsplit("/", 1)[-1] or qualified_name
-        guid = self.upsert([{"typeName": "ml_dataset", "attributes": {
-            "qualifiedName": qualified_name, "name": name, "declaredLicense": "NOASSERTION",
-            "description": f"Not described yet: recorded because {reader} read it."}}], "ml_dataset", qualified_name)
+        entity = em.placeholder_dataset_entity(qualified_name, naming.display_name(qualified_name), reader)
+        guid = self.upsert([entity], n.ML_DATASET, qualified_name)
         self.sync_derived_tags(guid, placeholder_tags(qualified_name), LICENSE_TAG_TYPES)
 
     def mark_as_output(self, guid: str) -> None:
         """A dataset turned out to be a job's output: its placeholder UnknownLicense goes, since what it
         was made from now tells (its inputs' tags propagate to it). Declared facts stay."""
         for c in self.client.get_classifications(guid):
-            if (c["typeName"] == "UnknownLicense" and c.get("entityGuid", guid) == guid
-                    and (c.get("attributes") or {}).get("licenseId") == UNREGISTERED):
-                self.client.delete_classification(guid, "UnknownLicense")
+            if (c["typeName"] == n.UNKNOWN_LICENSE and c.get("entityGuid", guid) == guid
+                    and (c.get("attributes") or {}).get(n.LICENSE_ID) == UNREGISTERED):
+                self.client.delete_classification(guid, n.UNKNOWN_LICENSE)
 
     def record_training_run(self, run: TrainingRunSpec, input_types: dict[str, str] | None = None) -> str:
         """Upsert the run (a Process from its input datasets to its models) and the models.
 
         An input nobody registered becomes an ml_dataset with no known license, so the model carries
-        UnknownLicense from it rather than silently looking clean."""
+        UnknownLicense from it rather than silently looking clean; a run with inputs nobody could name, or
+        none at all, carries IncompleteLineage to its models until its inputs are recorded."""
         input_types = dict(input_types or {})
         for qualified_name in run.inputs:
             if qualified_name not in input_types:
                 self.ensure_dataset(qualified_name, reader=f"training run {run.run_id}")
         batch = [em.model_entity(m.fingerprinted()) for m in run.outputs]
         batch.append(em.training_run_entity(run, input_types))
-        return self.upsert(batch, "ml_training_run", run.qualified_name)
+        guid = self.upsert(batch, n.ML_TRAINING_RUN, run.qualified_name)
+        self.sync_lineage_tags(guid, run.qualified_name, run.inputs, run.unresolved_inputs)
+        return guid
 
-    # --- reads -------------------------------------------------------------------------------------
-    def tags_of(self, qualified_name: str, type_name: str = "ml_model") -> list[TagView]:
-        """Every classification on the entity, direct or propagated, with the entity it came from."""
-        self.client.wait_for_pending_tasks()
-        entity = self.require(type_name, qualified_name)
-        guid = entity["guid"]
-        classifications = entity.get("classifications") or []
-        sources = {c.get("entityGuid", guid) for c in classifications} - {guid}
-        headers: dict[str, dict[str, Any]] = {}
-        if sources:
-            for source in self.client.get_entities(sorted(sources)).get("entities") or []:
-                headers[source["guid"]] = source
-        views = []
-        for c in classifications:
-            source_guid = c.get("entityGuid", guid)
-            source = headers.get(source_guid, entity if source_guid == guid else {})
-            views.append(TagView(
-                type_name=c["typeName"],
-                direct=source_guid == guid,
-                source_guid=source_guid,
-                source_qualified_name=(source.get("attributes") or {}).get("qualifiedName"),
-                source_type=source.get("typeName"),
-                attributes=c.get("attributes") or {},
-            ))
-        return sorted(views, key=lambda v: (v.type_name, v.source_qualified_name or ""))
+    def sync_lineage_tags(self, process_guid: str, process_qualified_name: str, inputs: list[str],
+                          unresolved: list[str]) -> None:
+        """IncompleteLineage on a process (a run, a Spark job) exactly while its inputs are not all known;
+        from the process it propagates to what the process made."""
+        self.sync_derived_tags(process_guid, incomplete_lineage_tags(process_qualified_name, inputs, unresolved),
+                               LINEAGE_TAG_TYPES)

@@ -23,8 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from atlas_mlplugin.ingest.delivery import Deliverer
-from atlas_mlplugin.ingest.spool import SpoolOp
+from atlas_mlplugin.delivery.deliverer import Deliverer
+from atlas_mlplugin.delivery.operations import OpKind, op_of
 from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the c
                 error_message=error,
             )
             deliverer = self._deliverer or default_deliverer()
-            deliverer.submit(SpoolOp.of("record_training_run", spec))
+            deliverer.submit(op_of(OpKind.RECORD_TRAINING_RUN, spec))
         except Exception:  # noqa: BLE001 - recording lineage must never break training
             log.exception("atlas-mlplugin could not record training run %r (%s); training goes on",
                           run.name, status)
@@ -146,10 +146,10 @@ def default_deliverer() -> Deliverer:
     if _default is None:
         from atlas_mlplugin.atlas.client import AtlasClient
         from atlas_mlplugin.atlas.connect import resolve_settings
+        from atlas_mlplugin.delivery.deliverer import fail_fast
+        from atlas_mlplugin.delivery.handler import registry_handler
+        from atlas_mlplugin.delivery.spool import Spool
         from atlas_mlplugin.governance.registry import GovernanceRegistry
-        from atlas_mlplugin.ingest.delivery import fail_fast
-        from atlas_mlplugin.ingest.operations import registry_handler
-        from atlas_mlplugin.ingest.spool import Spool
         from atlas_mlplugin.server.discovery import use_local_server
 
         client = AtlasClient(fail_fast(resolve_settings(fallback=use_local_server)))

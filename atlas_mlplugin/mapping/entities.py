@@ -1,9 +1,14 @@
-"""Domain models -> Atlas entity JSON for POST /v2/entity/bulk (which upserts by qualifiedName)."""
+"""Domain models -> Atlas entity JSON for POST /v2/entity/bulk (which upserts by qualifiedName).
+
+Every entity dict the plugin writes is built in mapping/ (here, openlineage.py and releases.py); type and
+shared attribute names come from names.py, and a unit test checks each builder against typedefs/.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.timestamps import date_to_millis, from_millis, to_millis
 from atlas_mlplugin.model import (
     ConsentRecordSpec,
@@ -11,6 +16,7 @@ from atlas_mlplugin.model import (
     DatasetSpec,
     DerivationSpec,
     ModelSpec,
+    Retraction,
     TrainingRunSpec,
 )
 
@@ -19,7 +25,7 @@ Entity = dict[str, Any]
 
 def object_id(type_name: str, qualified_name: str) -> dict[str, Any]:
     """A reference Atlas resolves by unique attribute, so callers need no guids."""
-    return {"typeName": type_name, "uniqueAttributes": {"qualifiedName": qualified_name}}
+    return {"typeName": type_name, "uniqueAttributes": {n.QUALIFIED_NAME: qualified_name}}
 
 
 def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -29,10 +35,10 @@ def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
 
 def license_entity(lic: DataLicense) -> Entity:
     return {
-        "typeName": "ml_data_license",
+        "typeName": n.ML_DATA_LICENSE,
         "attributes": _clean({
-            "qualifiedName": lic.qualified_name,
-            "name": lic.name,
+            n.QUALIFIED_NAME: lic.qualified_name,
+            n.NAME: lic.name,
             "spdxId": lic.spdx_id,
             "url": lic.url,
             "useCategory": lic.use_category,
@@ -50,11 +56,11 @@ def license_entity(lic: DataLicense) -> Entity:
 def dataset_entity(ds: DatasetSpec, lic: DataLicense | None) -> Entity:
     retraction = ds.retraction
     entity: Entity = {
-        "typeName": "ml_dataset",
+        "typeName": n.ML_DATASET,
         "attributes": _clean({
-            "qualifiedName": ds.qualified_name,
-            "name": ds.name,
-            "description": ds.description,
+            n.QUALIFIED_NAME: ds.qualified_name,
+            n.NAME: ds.name,
+            n.DESCRIPTION: ds.description,
             "owner": ds.owner,
             "version": ds.version,
             "sha256": ds.sha256,
@@ -78,9 +84,9 @@ def dataset_entity(ds: DatasetSpec, lic: DataLicense | None) -> Entity:
     }
     relations: dict[str, Any] = {}
     if lic is not None:
-        relations["licenses"] = [object_id("ml_data_license", lic.qualified_name)]
+        relations[n.DATASET_LICENSES] = [object_id(n.ML_DATA_LICENSE, lic.qualified_name)]
     if ds.consent_records:
-        relations["consentRecords"] = [object_id("ml_consent_record", qn) for qn in ds.consent_records]
+        relations[n.DATASET_CONSENT_RECORDS] = [object_id(n.ML_CONSENT_RECORD, qn) for qn in ds.consent_records]
     if relations:
         entity["relationshipAttributes"] = relations
     return entity
@@ -88,10 +94,10 @@ def dataset_entity(ds: DatasetSpec, lic: DataLicense | None) -> Entity:
 
 def consent_entity(rec: ConsentRecordSpec) -> Entity:
     return {
-        "typeName": "ml_consent_record",
+        "typeName": n.ML_CONSENT_RECORD,
         "attributes": _clean({
-            "qualifiedName": rec.qualified_name,
-            "name": rec.name,
+            n.QUALIFIED_NAME: rec.qualified_name,
+            n.NAME: rec.name,
             "consentStatus": rec.status,
             "legalBasis": rec.legal_basis,
             "purposes": rec.purposes,
@@ -108,27 +114,27 @@ def consent_entity(rec: ConsentRecordSpec) -> Entity:
 
 def derivation_entity(d: DerivationSpec) -> Entity:
     return {
-        "typeName": "ml_derivation",
+        "typeName": n.ML_DERIVATION,
         "attributes": _clean({
-            "qualifiedName": d.qualified_name,
-            "name": d.name,
-            "description": d.description,
+            n.QUALIFIED_NAME: d.qualified_name,
+            n.NAME: d.name,
+            n.DESCRIPTION: d.description,
             "derivationType": d.derivation_type,
             "attested": d.attested,
             "attestation": d.attestation,
-            "inputs": [object_id("ml_dataset", qn) for qn in d.inputs],
-            "outputs": [object_id("ml_dataset", out.qualified_name) for out in d.outputs],
+            n.INPUTS: [object_id(n.ML_DATASET, qn) for qn in d.inputs],
+            n.OUTPUTS: [object_id(n.ML_DATASET, out.qualified_name) for out in d.outputs],
         }),
     }
 
 
 def model_entity(model: ModelSpec) -> Entity:
     return {
-        "typeName": "ml_model",
+        "typeName": n.ML_MODEL,
         "attributes": _clean({
-            "qualifiedName": model.qualified_name,
-            "name": model.name,
-            "description": model.description,
+            n.QUALIFIED_NAME: model.qualified_name,
+            n.NAME: model.name,
+            n.DESCRIPTION: model.description,
             "owner": model.owner,
             "typeOfModel": model.type_of_model,
             "version": model.version,
@@ -141,10 +147,10 @@ def model_entity(model: ModelSpec) -> Entity:
 def training_run_entity(run: TrainingRunSpec, input_types: dict[str, str]) -> Entity:
     """input_types maps each input qualifiedName to its Atlas type (ml_dataset, or another DataSet)."""
     return {
-        "typeName": "ml_training_run",
+        "typeName": n.ML_TRAINING_RUN,
         "attributes": _clean({
-            "qualifiedName": run.qualified_name,
-            "name": run.name,
+            n.QUALIFIED_NAME: run.qualified_name,
+            n.NAME: run.name,
             "runId": run.run_id,
             "status": run.status,
             "startTime": to_millis(run.start_time),
@@ -154,9 +160,41 @@ def training_run_entity(run: TrainingRunSpec, input_types: dict[str, str]) -> En
             "hyperparameters": run.hyperparameters,
             "framework": run.framework,
             "errorMessage": run.error_message,
-            "inputs": [object_id(input_types.get(qn, "ml_dataset"), qn) for qn in run.inputs],
-            "outputs": [object_id("ml_model", m.qualified_name) for m in run.outputs],
+            n.INPUTS: [object_id(input_types.get(qn, n.ML_DATASET), qn) for qn in run.inputs],
+            n.OUTPUTS: [object_id(n.ML_MODEL, m.qualified_name) for m in run.outputs],
         }),
+    }
+
+
+def dataset_stub_entity(type_name: str, qualified_name: str, name: str) -> Entity:
+    """The least a DataSet needs to exist (e.g. a job's output nobody described): its names only."""
+    return {"typeName": type_name, "attributes": {n.QUALIFIED_NAME: qualified_name, n.NAME: name}}
+
+
+def placeholder_dataset_entity(qualified_name: str, name: str, reader: str) -> Entity:
+    """A dataset nobody described that `reader` (a job, a training run) read: no known license."""
+    return {"typeName": n.ML_DATASET, "attributes": {
+        n.QUALIFIED_NAME: qualified_name, n.NAME: name, "declaredLicense": "NOASSERTION",
+        n.DESCRIPTION: f"Not described yet: recorded because {reader} read it."}}
+
+
+def retraction_update_entity(qualified_name: str, name: str, retraction: Retraction) -> Entity:
+    """A partial upsert of a dataset's retraction fields: bulk upsert leaves attributes it is not sent as
+    they are (mandatory ones, like name, must still be present)."""
+    attributes = dataset_entity(DatasetSpec(qualified_name=qualified_name, name=name, retraction=retraction),
+                                None)["attributes"]
+    return {"typeName": n.ML_DATASET, "attributes": {
+        k: v for k, v in attributes.items() if k.startswith("retraction") or k in (n.QUALIFIED_NAME, n.NAME)}}
+
+
+def blocked_propagation_relationship(relationship: dict[str, Any], blocked: list[dict[str, str]]) -> dict[str, Any]:
+    """A lineage edge that stops the named (tag type, source entity) pairs: Atlas's per-edge
+    blockedPropagatedClassifications (used for attested anonymizations)."""
+    return {
+        "guid": relationship["guid"],
+        "typeName": relationship["typeName"],
+        "propagateTags": relationship.get("propagateTags", "TWO_TO_ONE"),
+        "blockedPropagatedClassifications": blocked,
     }
 
 
@@ -171,7 +209,7 @@ def link_within_batch(entities: list[Entity]) -> list[Entity]:
     linked: list[Entity] = []
     for index, entity in enumerate(entities, start=1):
         entity = {**entity, "guid": entity.get("guid") or f"-{index}"}
-        qualified_name = (entity.get("attributes") or {}).get("qualifiedName")
+        qualified_name = (entity.get("attributes") or {}).get(n.QUALIFIED_NAME)
         if qualified_name:
             placeholders[(entity["typeName"], qualified_name)] = entity["guid"]
         linked.append(entity)
@@ -180,7 +218,7 @@ def link_within_batch(entities: list[Entity]) -> list[Entity]:
         if isinstance(value, list):
             return [relink(v) for v in value]
         if isinstance(value, dict) and "uniqueAttributes" in value and "typeName" in value:
-            key = (value["typeName"], value["uniqueAttributes"].get("qualifiedName"))
+            key = (value["typeName"], value["uniqueAttributes"].get(n.QUALIFIED_NAME))
             if key in placeholders:
                 return {"guid": placeholders[key], "typeName": value["typeName"]}
         return value
@@ -195,7 +233,7 @@ def link_within_batch(entities: list[Entity]) -> list[Entity]:
 def consent_from_entity(entity: Entity) -> ConsentRecordSpec:
     a = entity.get("attributes") or {}
     return ConsentRecordSpec(
-        qualified_name=a["qualifiedName"], name=a.get("name") or a["qualifiedName"],
+        qualified_name=a[n.QUALIFIED_NAME], name=a.get(n.NAME) or a[n.QUALIFIED_NAME],
         status=a.get("consentStatus") or "given", legal_basis=a.get("legalBasis"),
         purposes=a.get("purposes") or [], excluded_purposes=a.get("excludedPurposes") or [],
         personal_data_categories=a.get("personalDataCategories") or [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.timestamps import date_to_millis, to_millis
 from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, Retraction
 
@@ -12,12 +13,14 @@ Classification = dict[str, Any]
 
 # The classification types derived from each kind of fact. Changing one kind of fact (a retraction, a
 # withdrawn consent) re-derives only its own tags; other tags, including manual ones, are left alone.
-LICENSE_TAG_TYPES = frozenset({"NonCommercial", "ShareAlike", "AttributionRequired", "NoDerivatives",
-                               "ResearchOnly", "UnknownLicense", "LicenseTextRequired"})
-PERSONAL_DATA_TAG_TYPES = frozenset({"PersonalData", "SpecialCategoryData"})
-CONSENT_TAG_TYPES = frozenset({"ConsentScope", "ConsentWithdrawn"})
-RETRACTION_TAG_TYPES = frozenset({"Retracted"})
+LICENSE_TAG_TYPES = frozenset({n.NON_COMMERCIAL, n.SHARE_ALIKE, n.ATTRIBUTION_REQUIRED, n.NO_DERIVATIVES,
+                               n.RESEARCH_ONLY, n.UNKNOWN_LICENSE, n.LICENSE_TEXT_REQUIRED})
+PERSONAL_DATA_TAG_TYPES = frozenset({n.PERSONAL_DATA, n.SPECIAL_CATEGORY_DATA})
+CONSENT_TAG_TYPES = frozenset({n.CONSENT_SCOPE, n.CONSENT_WITHDRAWN})
+RETRACTION_TAG_TYPES = frozenset({n.RETRACTED})
 DERIVED_TAG_TYPES = LICENSE_TAG_TYPES | PERSONAL_DATA_TAG_TYPES | CONSENT_TAG_TYPES | RETRACTION_TAG_TYPES
+# Derived on processes (training runs, Spark jobs) from what the capture could name.
+LINEAGE_TAG_TYPES = frozenset({n.INCOMPLETE_LINEAGE})
 # The licenseId of the UnknownLicense tag on data nobody described but a job read (a placeholder): unlike a
 # declared NOASSERTION, it is dropped once the data turns out to be a job's output, whose tags then flow in.
 UNREGISTERED = "UNREGISTERED"
@@ -48,37 +51,37 @@ def attribution_text(ds: DatasetSpec, lic: DataLicense) -> str:
 def license_tags(ds: DatasetSpec, lic: DataLicense | None) -> list[Classification]:
     source = ds.qualified_name
     if lic is None or lic.is_unknown:
-        tags = [_tag("UnknownLicense", licenseId="NOASSERTION", sourceDataset=source)]
+        tags = [_tag(n.UNKNOWN_LICENSE, licenseId="NOASSERTION", sourceDataset=source)]
         if ds.research_only:
-            tags.append(_tag("ResearchOnly", licenseId="NOASSERTION", sourceDataset=source))
+            tags.append(_tag(n.RESEARCH_ONLY, licenseId="NOASSERTION", sourceDataset=source))
         return tags
     tags: list[Classification] = []
     if lic.use_category == "nonCommercial":
-        tags.append(_tag("NonCommercial", licenseId=lic.spdx_id, sourceDataset=source))
+        tags.append(_tag(n.NON_COMMERCIAL, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.use_category == "academicOnly" or lic.model_treatment == "resultRestricted" or ds.research_only:
-        tags.append(_tag("ResearchOnly", licenseId=lic.spdx_id, sourceDataset=source))
+        tags.append(_tag(n.RESEARCH_ONLY, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.use_category == "unspecified":
-        tags.append(_tag("UnknownLicense", licenseId=lic.spdx_id, sourceDataset=source))
+        tags.append(_tag(n.UNKNOWN_LICENSE, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.attribution_required:
-        tags.append(_tag("AttributionRequired", licenseId=lic.spdx_id, sourceDataset=source,
+        tags.append(_tag(n.ATTRIBUTION_REQUIRED, licenseId=lic.spdx_id, sourceDataset=source,
                          attributionText=attribution_text(ds, lic), creator=ds.creator, title=ds.name,
                          url=ds.url))
     if lic.share_alike:
-        tags.append(_tag("ShareAlike", licenseId=lic.spdx_id, sourceDataset=source))
+        tags.append(_tag(n.SHARE_ALIKE, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.derivatives_allowed != "yes":
-        tags.append(_tag("NoDerivatives", licenseId=lic.spdx_id, sourceDataset=source))
+        tags.append(_tag(n.NO_DERIVATIVES, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.license_text_must_accompany:
-        tags.append(_tag("LicenseTextRequired", licenseId=lic.spdx_id, sourceDataset=source))
+        tags.append(_tag(n.LICENSE_TEXT_REQUIRED, licenseId=lic.spdx_id, sourceDataset=source))
     return tags
 
 
 def personal_data_tags(ds: DatasetSpec) -> list[Classification]:
     tags: list[Classification] = []
     if ds.personal_data_categories:
-        tags.append(_tag("PersonalData", categories=sorted(ds.personal_data_categories),
+        tags.append(_tag(n.PERSONAL_DATA, categories=sorted(ds.personal_data_categories),
                          sourceDataset=ds.qualified_name))
     if ds.special_categories:
-        tags.append(_tag("SpecialCategoryData", categories=sorted(ds.special_categories),
+        tags.append(_tag(n.SPECIAL_CATEGORY_DATA, categories=sorted(ds.special_categories),
                          sourceDataset=ds.qualified_name))
     return tags
 
@@ -95,13 +98,13 @@ def consent_tags(dataset_qualified_name: str, records: list[ConsentRecordSpec]) 
         for record in valid[1:]:
             allowed &= set(record.purposes)
         excluded = sorted({p for r in valid for p in r.excluded_purposes})
-        tags.append(_tag("ConsentScope", purposes=sorted(allowed), excludedPurposes=excluded,
+        tags.append(_tag(n.CONSENT_SCOPE, purposes=sorted(allowed), excludedPurposes=excluded,
                          consentRecord=", ".join(r.qualified_name for r in valid),
                          sourceDataset=dataset_qualified_name))
     invalid = [r for r in records if r.status in INVALID_CONSENT]
     if invalid:
         times = [r.withdrawn_time for r in invalid if r.withdrawn_time]
-        tags.append(_tag("ConsentWithdrawn", consentRecord=", ".join(r.qualified_name for r in invalid),
+        tags.append(_tag(n.CONSENT_WITHDRAWN, consentRecord=", ".join(r.qualified_name for r in invalid),
                          withdrawnTime=to_millis(max(times)) if times else None,
                          sourceDataset=dataset_qualified_name))
     return tags
@@ -110,7 +113,7 @@ def consent_tags(dataset_qualified_name: str, records: list[ConsentRecordSpec]) 
 def retraction_tags(dataset_qualified_name: str, retraction: Retraction | None) -> list[Classification]:
     if retraction is None or retraction.status != "retracted":
         return []
-    return [_tag("Retracted", reason=retraction.reason, retractionDate=date_to_millis(retraction.date),
+    return [_tag(n.RETRACTED, reason=retraction.reason, retractionDate=date_to_millis(retraction.date),
                  noticeUrl=retraction.notice_url, sourceDataset=dataset_qualified_name)]
 
 
@@ -121,4 +124,16 @@ def derived_tags(ds: DatasetSpec, lic: DataLicense | None,
 
 
 def placeholder_tags(qualified_name: str) -> list[Classification]:
-    return [_tag("UnknownLicense", licenseId=UNREGISTERED, sourceDataset=qualified_name)]
+    return [_tag(n.UNKNOWN_LICENSE, licenseId=UNREGISTERED, sourceDataset=qualified_name)]
+
+
+def incomplete_lineage_tags(process_qualified_name: str, inputs: list[str], unresolved: list[str]
+                            ) -> list[Classification]:
+    """IncompleteLineage on a process that read data nobody could name, or that recorded no input at all:
+    what its outputs were made from is unknown, so they must not look clean."""
+    if inputs and not unresolved:
+        return []
+    reason = ("read data that could not be named: " + "; ".join(sorted(unresolved)) if unresolved
+              else "recorded no input dataset")
+    return [_tag(n.INCOMPLETE_LINEAGE, reason=reason, unresolvedInputs=sorted(unresolved) or None,
+                 sourceProcess=process_qualified_name)]

@@ -10,7 +10,7 @@ from atlas_mlplugin.model.assets import (
     sha256_of,
 )
 from atlas_mlplugin.model.licenses import DataLicense
-from atlas_mlplugin.model.tags import TagView
+from atlas_mlplugin.model.tags import UpstreamTag
 
 __all__ = ["ConsentRecordSpec", "DataLicense", "DatasetSpec", "DerivationSpec", "ModelSpec", "Retraction",
-           "TagView", "TrainingRunSpec", "sha256_of"]
+           "TrainingRunSpec", "UpstreamTag", "sha256_of"]

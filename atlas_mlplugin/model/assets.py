@@ -10,9 +10,11 @@ import datetime as dt
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from atlas_mlplugin import naming
 
 RunStatus = Literal["RUNNING", "COMPLETED", "FAILED", "ABORTED"]
 ConsentStatus = Literal["given", "refused", "withdrawn", "expired"]
@@ -21,6 +23,24 @@ DerivationType = Literal["relabel", "filter", "merge", "anonymize", "pseudonymiz
 # The values of the ml_dataset_type enum (SPDX 3.0 DatasetType).
 DatasetType = Literal["structured", "numeric", "text", "categorical", "graph", "timeseries", "timestamp", "sensor",
                       "image", "syntactic", "audio", "video", "other", "noAssertion"]
+
+
+# Validation context keys: where relative paths in names are relative to (a catalog file's folder), and
+# "already normalised" for specs read back from the spool, which must not be re-resolved elsewhere.
+BASE_DIR = "base_dir"
+NAMES_NORMALIZED = "names_normalized"
+
+
+def _normalized_name(value: str, info: ValidationInfo) -> str:
+    context: dict[str, Any] = info.context or {}
+    if context.get(NAMES_NORMALIZED):
+        return value
+    return naming.from_user(value, base_dir=context.get(BASE_DIR))
+
+
+# A dataset or model name as people give it, stored the one way naming.py names datasets: local paths
+# become absolute file:// URIs, s3a:// becomes s3://, credentials go.
+QualifiedName = Annotated[str, AfterValidator(_normalized_name)]
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -50,7 +70,7 @@ class Retraction(_Spec):
 
 
 class DatasetSpec(_Spec):
-    qualified_name: str = Field(description="Unique name in Atlas; for files the OpenLineage way, e.g. "
+    qualified_name: QualifiedName = Field(description="Unique name in Atlas; for files the OpenLineage way, e.g. "
                                             "s3://bucket/path or file:///abs/path")
     name: str
     description: str | None = None
@@ -106,7 +126,7 @@ class DerivationSpec(_Spec):
     qualified_name: str
     name: str
     derivation_type: DerivationType
-    inputs: list[str] = Field(min_length=1, description="qualifiedNames of the source datasets")
+    inputs: list[QualifiedName] = Field(min_length=1, description="qualifiedNames of the source datasets")
     outputs: list[DatasetSpec] = Field(min_length=1)
     attested: bool = False
     attestation: str | None = Field(default=None, description="Who attested the anonymization, and how")
@@ -120,7 +140,7 @@ class DerivationSpec(_Spec):
 
 
 class ModelSpec(_Spec):
-    qualified_name: str
+    qualified_name: QualifiedName
     name: str
     description: str | None = None
     owner: str | None = None
@@ -139,7 +159,10 @@ class ModelSpec(_Spec):
 class TrainingRunSpec(_Spec):
     run_id: str
     name: str
-    inputs: list[str] = Field(description="qualifiedNames of the datasets the run read")
+    inputs: list[QualifiedName] = Field(description="qualifiedNames of the datasets the run read")
+    unresolved_inputs: list[str] = Field(default_factory=list, description="What the run read that could not be "
+                                         "named (e.g. a checkpointed DataFrame), and why; marks its lineage "
+                                         "incomplete until the inputs are recorded")
     outputs: list[ModelSpec] = Field(default_factory=list)
     status: RunStatus = "COMPLETED"
     start_time: datetime | None = None

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atlas_mlplugin.model.tags import UpstreamTag
+
 Audience = Literal["internal", "partner", "public"]
 Shipped = Literal["weights", "eval-data", "outputs"]
 Severity = Literal["INFO", "WARN", "BLOCK"]
@@ -26,22 +28,6 @@ class ReleaseContext(BaseModel):
     ships: frozenset[Shipped] = frozenset({"weights"})
     purpose: str | None = Field(default=None, description="Processing purpose of the release, checked against "
                                                           "consent purposes (e.g. 'commercial-product')")
-
-
-class UpstreamTag(BaseModel):
-    """One classification on the model, with the upstream entity it was attached to and the lineage path
-    from that entity to the model (qualifiedNames, source first, model last)."""
-
-    model_config = ConfigDict(frozen=True)
-    type_name: str
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    direct: bool = False
-    source_guid: str
-    source_qualified_name: str | None = None
-    source_name: str | None = None
-    source_type: str | None = None
-    source_status: str | None = Field(default=None, description="ACTIVE or DELETED")
-    path: tuple[str, ...] = ()
 
 
 class Evidence(BaseModel):

@@ -1,10 +1,12 @@
 """`autolog()`: record PySpark `Estimator.fit` / `Pipeline.fit` and model saves as training runs.
 
 PySpark's Pipeline.fit is pure Python and posts none of the JVM's ML events, so a listener cannot see it.
-The inputs come from the training DataFrame's analyzed plan leaves (files, JDBC and catalog tables),
-named like the OpenLineage Spark integration names them, so they land on the same Atlas datasets as the
-ETL lineage. The model output is known when the model is saved; the run is then recorded again with the
-model (an idempotent upsert). Like track_training, it never raises into the training code and never waits
+The inputs come from the training DataFrame's analyzed plan leaves (plan.py: files, JDBC, catalog tables,
+Delta and Iceberg tables), named by naming.py as the Spark listener names them, so they land on the same
+Atlas datasets as the ETL lineage. Leaves no one can name (a checkpointed or in-memory DataFrame) are logged
+and recorded as unresolved inputs, which marks the run's lineage incomplete rather than clean. The model
+output is known when the model is saved; the run is then recorded again with the model (an idempotent
+upsert). Like track_training, it never raises into the training code and never waits
 on Atlas: writes go through the spool-backed deliverer.
 """
 
@@ -19,10 +21,11 @@ import weakref
 from datetime import datetime, timezone
 from typing import Any
 
-from atlas_mlplugin.ingest.delivery import Deliverer
-from atlas_mlplugin.ingest.openlineage import scrub
-from atlas_mlplugin.ingest.spool import SpoolOp
+from atlas_mlplugin import naming
+from atlas_mlplugin.delivery.deliverer import Deliverer
+from atlas_mlplugin.delivery.operations import OpKind, op_of
 from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
+from atlas_mlplugin.spark.plan import PlanSources, read_plan
 
 log = logging.getLogger(__name__)
 
@@ -32,46 +35,17 @@ _originals: dict[str, Any] = {}
 _deliverer: Deliverer | None = None
 
 
-def path_qualified_name(path: str) -> str:
-    """A Hadoop path string as the qualifiedName OpenLineage-style naming gives it."""
-    path = scrub(path)
-    if path.startswith("file:"):
-        return "file://" + "/" + path[len("file:"):].lstrip("/")
-    if "://" in path:
-        return path
-    import os
-
-    return "file://" + os.path.abspath(path)
-
-
-def _iterate(seq: Any) -> list[Any]:
-    items, it = [], seq.iterator()
-    while it.hasNext():
-        items.append(it.next())
-    return items
-
-
-def plan_sources(df: Any) -> list[str]:
-    """qualifiedNames of the sources a DataFrame reads, from its analyzed logical plan's leaves."""
-    sources: list[str] = []
-    for leaf in _iterate(df._jdf.queryExecution().analyzed().collectLeaves()):
-        kind = leaf.getClass().getSimpleName()
-        try:
-            if kind == "LogicalRelation":
-                relation = leaf.relation()
-                rkind = relation.getClass().getSimpleName()
-                if rkind == "HadoopFsRelation":
-                    sources += [path_qualified_name(p.toString()) for p in _iterate(relation.location().rootPaths())]
-                elif rkind == "JDBCRelation":
-                    options = relation.jdbcOptions()
-                    sources.append(f"{scrub(options.url())}/{options.tableOrQuery()}")
-            elif kind == "HiveTableRelation":
-                sources.append(f"hive:{leaf.tableMeta().identifier().unquotedString()}")
-            elif kind == "DataSourceV2Relation":
-                sources.append(f"spark-catalog:{leaf.name()}")
-        except Exception:  # noqa: BLE001 - a plan shape we do not know must not break training
-            log.debug("atlas-mlplugin: cannot name plan leaf %s", kind, exc_info=True)
-    return sorted(set(sources))
+def _sources(dataset: Any, what: str) -> PlanSources:
+    """The fit's inputs; what cannot be named is logged, with why, and kept as unresolved."""
+    try:
+        sources = read_plan(dataset)
+    except Exception as exc:  # noqa: BLE001 - lineage capture must never break training
+        log.debug("atlas-mlplugin: cannot read the plan of %s's DataFrame", what, exc_info=True)
+        sources = PlanSources(unresolved=[f"the DataFrame's plan could not be read ({type(exc).__name__}: {exc})"])
+    if sources.unresolved:
+        log.warning("atlas-mlplugin: %s reads data it cannot name, so its model is marked IncompleteLineage "
+                    "until its data is recorded: %s", what, "; ".join(sources.unresolved))
+    return sources
 
 
 def _params(estimator: Any) -> dict[str, str]:
@@ -89,7 +63,7 @@ def _submit(spec: TrainingRunSpec) -> None:
             from atlas_mlplugin.hooks.training import default_deliverer
 
             deliverer = default_deliverer()
-        deliverer.submit(SpoolOp.of("record_training_run", spec))
+        deliverer.submit(op_of(OpKind.RECORD_TRAINING_RUN, spec))
     except Exception:  # noqa: BLE001 - lineage capture must never break training
         log.exception("atlas-mlplugin could not record PySpark training run %s", spec.name)
 
@@ -101,12 +75,10 @@ def _wrap_fit(original: Any) -> Any:
             return original(self, dataset, params)
         token = _inside_fit.set(True)
         started = datetime.now(timezone.utc)
-        try:
-            inputs = plan_sources(dataset)
-        except Exception:  # noqa: BLE001
-            inputs = []
-        spec = TrainingRunSpec(run_id=uuid.uuid4().hex, name=f"{type(self).__name__}.fit", inputs=inputs,
-                               start_time=started, hyperparameters=_params(self), framework="pyspark.ml")
+        sources = _sources(dataset, f"{type(self).__name__}.fit")
+        spec = TrainingRunSpec(run_id=uuid.uuid4().hex, name=f"{type(self).__name__}.fit", inputs=sources.names,
+                               unresolved_inputs=sources.unresolved, start_time=started,
+                               hyperparameters=_params(self), framework="pyspark.ml")
         try:
             model = original(self, dataset, params)
         except BaseException as exc:
@@ -130,8 +102,8 @@ def _record_save(instance: Any, path: str) -> None:
     run = _runs.get(instance) if instance is not None else None
     if run is None:
         return
-    qualified_name = path_qualified_name(path)
-    model = ModelSpec(qualified_name=qualified_name, name=qualified_name.rstrip("/").rsplit("/", 1)[-1],
+    qualified_name = naming.from_path(path).qualified_name
+    model = ModelSpec(qualified_name=qualified_name, name=naming.display_name(qualified_name),
                       type_of_model=type(instance).__name__, download_location=qualified_name)
     _submit(run.model_copy(update={"outputs": [*run.outputs, model]}))
 

@@ -18,8 +18,8 @@ import pytest
 from pydantic import SecretStr
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.atlas.typedefs import apply
 from atlas_mlplugin.atlas.config import AtlasSettings
+from atlas_mlplugin.atlas.typedefs import apply
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
 

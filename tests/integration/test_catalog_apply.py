@@ -9,6 +9,7 @@ import pytest
 from atlas_mlplugin.catalog.apply import apply_catalog
 from atlas_mlplugin.catalog.loader import CatalogError, load_catalog
 from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.reads import tags_of
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def test_apply_twice_second_is_a_no_op_and_the_model_inherits_what_the_file_says
     assert not second.of("created") and not second.of("updated")
 
     model = f"file:///{uid}/models/scene-intent/1.0"
-    tags = registry.tags_of(model)
+    tags = tags_of(registry.client, model)
     by_type: dict[str, list[str | None]] = {}
     for tag in tags:
         by_type.setdefault(tag.type_name, []).append(tag.source_qualified_name)
@@ -52,7 +53,7 @@ def test_a_changed_fact_updates_exactly_that_entry(registry: GovernanceRegistry,
     path.write_text(path.read_text().replace("license: CC0-1.0", "license: CC-BY-SA-4.0"))
     report = apply_catalog(load_catalog(path, catalog=registry.catalog), registry)
     assert [e.qualified_name for e in report.of("updated")] == [f"file:///{uid}/data/open-captions/v1"]
-    tags = {t.type_name for t in registry.tags_of(f"file:///{uid}/models/scene-intent/1.0")
+    tags = {t.type_name for t in tags_of(registry.client, f"file:///{uid}/models/scene-intent/1.0")
             if t.source_qualified_name == f"file:///{uid}/data/open-captions/v1"}
     assert tags == {"ShareAlike", "AttributionRequired"}
 

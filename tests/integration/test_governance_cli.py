@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.cli.main import cli
 from atlas_mlplugin.atlas.config import AtlasSettings
+from atlas_mlplugin.cli.main import cli
 
 pytestmark = pytest.mark.integration
 

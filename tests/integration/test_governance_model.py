@@ -10,6 +10,7 @@ from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.licenses import UnknownLicenseError
 from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, DerivationSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.reads import tags_of
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ def train(registry: GovernanceRegistry, uid: str, inputs: list[str], name: str =
 
 
 def tag_sources(registry: GovernanceRegistry, model_qn: str, type_name: str) -> list[str | None]:
-    return sorted(t.source_qualified_name for t in registry.tags_of(model_qn) if t.type_name == type_name)
+    return sorted(t.source_qualified_name for t in tags_of(registry.client, model_qn) if t.type_name == type_name)
 
 
 def test_non_commercial_tag_comes_from_exactly_the_non_commercial_dataset(registry: GovernanceRegistry,
@@ -32,7 +33,7 @@ def test_non_commercial_tag_comes_from_exactly_the_non_commercial_dataset(regist
     assert nc and cc0
     model = train(registry, uid, [f"file:///{uid}/nc", f"file:///{uid}/cc0"])
     assert tag_sources(registry, model, "NonCommercial") == [f"file:///{uid}/nc"]
-    assert not [t for t in registry.tags_of(model) if t.source_qualified_name == f"file:///{uid}/cc0"]
+    assert not [t for t in tags_of(registry.client, model) if t.source_qualified_name == f"file:///{uid}/cc0"]
 
 
 def test_consent_withdrawn_after_training_reaches_the_model(registry: GovernanceRegistry, client: AtlasClient,
@@ -47,13 +48,13 @@ def test_consent_withdrawn_after_training_reaches_the_model(registry: Governance
     assert scope["attributes"]["purposes"] == ["model-training", "research"]
 
     model = train(registry, uid, [ds.qualified_name])
-    assert "ConsentWithdrawn" not in {t.type_name for t in registry.tags_of(model)}
+    assert "ConsentWithdrawn" not in {t.type_name for t in tags_of(registry.client, model)}
 
     registry.withdraw_consent(consent.qualified_name)
-    withdrawn = [t for t in registry.tags_of(model) if t.type_name == "ConsentWithdrawn"]
+    withdrawn = [t for t in tags_of(registry.client, model) if t.type_name == "ConsentWithdrawn"]
     assert [t.source_qualified_name for t in withdrawn] == [ds.qualified_name]
     assert withdrawn[0].attributes["consentRecord"] == consent.qualified_name
-    assert "ConsentScope" not in {t.type_name for t in registry.tags_of(model)}, "no valid consent is left"
+    assert "ConsentScope" not in {t.type_name for t in tags_of(registry.client, model)}, "no valid consent is left"
 
 
 def test_retracted_dataset_deleted_from_atlas_still_marks_the_model(registry: GovernanceRegistry,
@@ -67,10 +68,10 @@ def test_retracted_dataset_deleted_from_atlas_still_marks_the_model(registry: Go
     assert client.get_entity(guid)["entity"]["attributes"]["retractionStatus"] == "retracted"
     client.delete_entity(guid)
 
-    retracted = [t for t in registry.tags_of(model) if t.type_name == "Retracted"]
+    retracted = [t for t in tags_of(registry.client, model) if t.type_name == "Retracted"]
     assert [t.source_guid for t in retracted] == [guid]
     assert retracted[0].attributes["reason"] == "withdrawn by its creators"
-    assert {"ResearchOnly", "PersonalData"} <= {t.type_name for t in registry.tags_of(model)}
+    assert {"ResearchOnly", "PersonalData"} <= {t.type_name for t in tags_of(registry.client, model)}
 
 
 def test_two_hop_derivation_carries_retraction_to_the_model(registry: GovernanceRegistry, uid: str) -> None:
@@ -98,7 +99,7 @@ def test_attested_anonymization_stops_personal_data_but_not_license_tags(registr
         inputs=[raw.qualified_name], outputs=[anon], attested=True,
         attestation="k-anonymity k=10 checked by the privacy office, ticket PRIV-42"))
     model = train(registry, uid, [anon.qualified_name])
-    types = {t.type_name for t in registry.tags_of(model)}
+    types = {t.type_name for t in tags_of(registry.client, model)}
     assert "PersonalData" not in types and "SpecialCategoryData" not in types
     assert tag_sources(registry, model, "NonCommercial") == sorted([raw.qualified_name, anon.qualified_name])
 

@@ -8,6 +8,7 @@ import pytest
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.reads import tags_of
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def test_training_run_links_datasets_to_model_in_atlas_lineage(registry: Governa
 
 def test_model_inherits_each_upstream_tag_with_its_source(registry: GovernanceRegistry, uid: str) -> None:
     g = _story(registry, uid)
-    tags = registry.tags_of(g["model_qn"])
+    tags = tags_of(registry.client, g["model_qn"])
     by_type = {}
     for tag in tags:
         by_type.setdefault(tag.type_name, []).append(tag)
@@ -88,7 +89,7 @@ def test_same_tag_type_from_two_datasets_arrives_twice_each_with_its_source(
     model = ModelSpec(qualified_name=f"models/{uid}/two", name="two")
     registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-two", name="two",
                                                  inputs=[a.qualified_name, b.qualified_name], outputs=[model]))
-    attributions = [t for t in registry.tags_of(model.qualified_name) if t.type_name == "AttributionRequired"]
+    attributions = [t for t in tags_of(registry.client, model.qualified_name) if t.type_name == "AttributionRequired"]
     assert sorted(t.source_qualified_name for t in attributions) == [a.qualified_name, b.qualified_name]
     assert sorted(t.attributes["licenseId"] for t in attributions) == ["CC-BY-4.0", "ODC-By-1.0"]
 
@@ -98,7 +99,7 @@ def test_deleting_the_source_dataset_leaves_the_propagated_tag_on_the_model(
     g = _story(registry, uid)
     client.delete_entity(g["nc"])
     assert client.get_entity(g["nc"])["entity"]["status"] == "DELETED"
-    tags = registry.tags_of(g["model_qn"])
+    tags = tags_of(registry.client, g["model_qn"])
     non_commercial = [t for t in tags if t.type_name == "NonCommercial"]
     assert [t.source_guid for t in non_commercial] == [g["nc"]]
     assert non_commercial[0].source_qualified_name == g["nc_qn"]
@@ -107,7 +108,7 @@ def test_deleting_the_source_dataset_leaves_the_propagated_tag_on_the_model(
 def test_re_recording_the_same_run_is_idempotent(registry: GovernanceRegistry, client: AtlasClient,
                                                  uid: str) -> None:
     g = _story(registry, uid)
-    before = registry.tags_of(g["model_qn"])
+    before = tags_of(registry.client, g["model_qn"])
     again = _story(registry, uid)
     assert again["run"] == g["run"] and again["model"] == g["model"]
-    assert registry.tags_of(g["model_qn"]) == before
+    assert tags_of(registry.client, g["model_qn"]) == before

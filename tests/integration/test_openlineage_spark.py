@@ -12,9 +12,10 @@ import pytest
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.governance import GovernanceRegistry
-from atlas_mlplugin.ingest.lineage_ingest import LineageIngestor
-from atlas_mlplugin.ingest.receiver import make_server, serve_in_background
 from atlas_mlplugin.model import DatasetSpec
+from atlas_mlplugin.openlineage.ingest import LineageIngestor
+from atlas_mlplugin.openlineage.receiver import make_server, serve_in_background
+from atlas_mlplugin.reads import tags_of
 from tests.integration.maven_jars import maven_jar
 
 pytest.importorskip("pyspark", reason="install the 'spark' extra (make installs it)")
@@ -65,7 +66,7 @@ def test_openlineage_spark_events_map_onto_the_registered_dataset(
 
     parquet = client.find_entity("ml_dataset", out.as_uri())
     assert parquet is not None, "the Parquet output is an Atlas dataset named like ours"
-    tags = registry.tags_of(out.as_uri(), "ml_dataset")
+    tags = tags_of(registry.client, out.as_uri(), "ml_dataset")
     assert [t.source_qualified_name for t in tags if t.type_name == "NonCommercial"] == [csv.as_uri()]
     writers = parquet["entity"]["relationshipAttributes"]["outputFromProcesses"]
     assert len(writers) == 1 and writers[0]["typeName"] == "ml_spark_process"

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.delivery.deliverer import Deliverer, fail_fast
+from atlas_mlplugin.delivery.handler import registry_handler
+from atlas_mlplugin.delivery.spool import Spool
 from atlas_mlplugin.governance import GovernanceRegistry
-from atlas_mlplugin.ingest.delivery import Deliverer, fail_fast
-from atlas_mlplugin.ingest.operations import registry_handler
-from atlas_mlplugin.ingest.spool import Spool
 from atlas_mlplugin.model import DatasetSpec
+from atlas_mlplugin.reads import tags_of
 
 pyspark = pytest.importorskip("pyspark", reason="install the 'spark' extra (make installs it)")
 pytestmark = pytest.mark.integration
@@ -67,5 +68,5 @@ def test_pipeline_fit_and_save_become_a_training_run_with_the_csv_as_input(
     run = client.get_entity(runs[0]["guid"])["entity"]["attributes"]
     assert run["status"] == "COMPLETED" and run["framework"] == "pyspark.ml"
     assert "Pipeline.fit" in run["name"]
-    tags = registry.tags_of(model_qn)
+    tags = tags_of(registry.client, model_qn)
     assert [t.source_qualified_name for t in tags if t.type_name == "NonCommercial"] == [csv_qn]

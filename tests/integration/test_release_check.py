@@ -6,17 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from atlas_mlplugin.policy.render import render_notice
 from click.testing import CliRunner
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.cli.main import cli
 from atlas_mlplugin.atlas.config import AtlasSettings
+from atlas_mlplugin.cli.main import cli
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, DerivationSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.policy.check import check_model
-from atlas_mlplugin.policy.gather import count_requests, impact
 from atlas_mlplugin.policy.model import ReleaseContext
+from atlas_mlplugin.policy.render import render_notice
+from atlas_mlplugin.reads import count_requests, impact
 
 pytestmark = pytest.mark.integration
 

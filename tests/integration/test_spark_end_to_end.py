@@ -19,9 +19,10 @@ from pydantic import SecretStr
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.governance import GovernanceRegistry
-from atlas_mlplugin.ingest.lineage_ingest import LineageIngestor
-from atlas_mlplugin.ingest.receiver import make_server, serve_in_background
 from atlas_mlplugin.model import DatasetSpec
+from atlas_mlplugin.openlineage.ingest import LineageIngestor
+from atlas_mlplugin.openlineage.receiver import make_server, serve_in_background
+from atlas_mlplugin.reads import tags_of
 from tests.integration.maven_jars import maven_jar
 
 pytest.importorskip("pyspark", reason="install the 'spark' extra (make installs it)")
@@ -122,7 +123,7 @@ def test_etl_and_both_kinds_of_spark_ml_reach_atlas_with_tags_and_one_entity_per
     assert [w["typeName"] for w in writers] == ["ml_spark_process"]
 
     pyspark_model = (base / "models/pyspark-churn").as_uri()
-    tags = registry.tags_of(pyspark_model)
+    tags = tags_of(registry.client, pyspark_model)
     assert [t.source_qualified_name for t in tags if t.type_name == "NonCommercial"] == [people]
     non_commercial = next(t for t in tags if t.type_name == "NonCommercial")
     assert non_commercial.attributes["sourceDataset"] == people
@@ -143,4 +144,4 @@ def test_etl_and_both_kinds_of_spark_ml_reach_atlas_with_tags_and_one_entity_per
 
     jvm_model = (base / "models/jvm-churn").as_uri()
     assert client.find_entity("ml_model", jvm_model) is not None, "the JVM Pipeline's saved model is in Atlas"
-    assert "NonCommercial" in {t.type_name for t in registry.tags_of(jvm_model)}
+    assert "NonCommercial" in {t.type_name for t in tags_of(registry.client, jvm_model)}

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 
 from atlas_mlplugin import api
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.cli.main import cli
 from atlas_mlplugin.atlas.config import AtlasSettings
+from atlas_mlplugin.cli.main import cli
+from atlas_mlplugin.delivery.deliverer import Deliverer, fail_fast
+from atlas_mlplugin.delivery.handler import registry_handler
+from atlas_mlplugin.delivery.spool import Spool
 from atlas_mlplugin.governance import GovernanceRegistry
-from atlas_mlplugin.ingest.delivery import Deliverer, fail_fast
-from atlas_mlplugin.ingest.operations import registry_handler
-from atlas_mlplugin.ingest.spool import Spool
 from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_api_spools_while_atlas_is_down_and_spool_flush_delivers_in_order(
 def test_a_write_atlas_rejects_is_a_dead_letter_and_does_not_block_the_rest(
         atlas_settings: AtlasSettings, client: AtlasClient, uid: str, tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
-    from atlas_mlplugin.ingest.spool import SpoolOp
+    from atlas_mlplugin.delivery.spool import SpoolOp
 
     # Retracting a dataset nobody registered: Atlas has nothing to retract.
     spool.enqueue(SpoolOp(kind="retract_dataset", payload={"qualified_name": f"file:///{uid}/ghost", "reason": "r"}))

@@ -11,12 +11,13 @@ import pytest
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.config import AtlasSettings
+from atlas_mlplugin.delivery.deliverer import Deliverer, fail_fast
+from atlas_mlplugin.delivery.handler import registry_handler
+from atlas_mlplugin.delivery.spool import Spool
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.hooks import current_run, track_training
-from atlas_mlplugin.ingest.delivery import Deliverer, fail_fast
-from atlas_mlplugin.ingest.operations import registry_handler
-from atlas_mlplugin.ingest.spool import Spool
 from atlas_mlplugin.model import DatasetSpec
+from atlas_mlplugin.reads import tags_of
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ def test_context_manager_records_inputs_params_status_and_model_artifact(
     assert attrs["codeRevision"]  # this test runs inside the project's git checkout
     model = client.find_entity("ml_model", artifact.resolve().as_uri())["entity"]
     assert model["attributes"]["sha256"] == hashlib.sha256(b"trained weights").hexdigest()
-    tags = registry.tags_of(artifact.resolve().as_uri())
+    tags = tags_of(registry.client, artifact.resolve().as_uri())
     assert [t.source_qualified_name for t in tags if t.type_name == "NonCommercial"] == [f"file:///{uid}/nc"]
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from atlas_mlplugin.atlas.errors import ConfigError
 from atlas_mlplugin.atlas.config import AtlasSettings, parse_properties
+from atlas_mlplugin.atlas.errors import ConfigError
 
 SECRET_PW = "pw-Sup3rSecret!"
 SECRET_TOKEN = "tok-Sup3rSecret-abc123"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from atlas_mlplugin.atlas.errors import AtlasRequestError, AtlasUnavailableError
 from atlas_mlplugin.atlas.config import AtlasSettings
-from atlas_mlplugin.ingest import Deliverer, Spool, SpoolOp, fail_fast
+from atlas_mlplugin.atlas.errors import AtlasRequestError, AtlasUnavailableError
+from atlas_mlplugin.delivery import Deliverer, Spool, SpoolOp, fail_fast
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0  # upper bound for background work; tests finish as soon as the condition holds
@@ -189,7 +189,7 @@ EXIT_SCRIPT = textwrap.dedent(
     """
     import os, sys
     from atlas_mlplugin.atlas.errors import AtlasUnavailableError
-    from atlas_mlplugin.ingest import Deliverer, Spool, SpoolOp
+    from atlas_mlplugin.delivery import Deliverer, Spool, SpoolOp
 
     mode, spool_dir, log_file = sys.argv[1:4]
     calls = 0

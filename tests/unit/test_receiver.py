@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from atlas_mlplugin.ingest.receiver import make_server, serve_in_background
+from atlas_mlplugin.openlineage.receiver import make_server, serve_in_background
 
 EVENT = {"eventType": "COMPLETE", "eventTime": "2026-11-27T10:00:00Z", "producer": "t",
          "run": {"runId": "r1"}, "job": {"namespace": "spark", "name": "job"},

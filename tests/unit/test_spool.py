@@ -23,8 +23,8 @@ from atlas_mlplugin.atlas.errors import (
     AtlasServerError,
     AtlasUnavailableError,
 )
-from atlas_mlplugin.ingest import SPOOL_DIR_ENV, Spool, SpoolOp, default_spool_dir, is_transient
-from atlas_mlplugin.ingest.spool import DEAD_DIR, UNREADABLE_KIND
+from atlas_mlplugin.delivery import SPOOL_DIR_ENV, Spool, SpoolOp, default_spool_dir, is_transient
+from atlas_mlplugin.delivery.spool import DEAD_DIR, UNREADABLE_KIND
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -292,7 +292,7 @@ def test_two_spools_draining_concurrently_deliver_each_op_exactly_once(spool: Sp
 CHILD = textwrap.dedent(
     """
     import os, sys
-    from atlas_mlplugin.ingest import Spool
+    from atlas_mlplugin.delivery import Spool
 
     spool = Spool(sys.argv[1])
     log_fd = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND | os.O_CREAT)

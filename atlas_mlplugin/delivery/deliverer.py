@@ -22,7 +22,8 @@ from collections.abc import Callable
 from typing import Literal
 
 from atlas_mlplugin.atlas.config import AtlasSettings
-from atlas_mlplugin.ingest.spool import DrainReport, Spool, SpoolOp, describe_error, is_transient
+from atlas_mlplugin.delivery.spool import DrainReport, Spool, SpoolOp
+from atlas_mlplugin.delivery.transient import describe_error, is_transient
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """`atlas-ml serve`: an HTTP receiver for OpenLineage events (the OpenLineage HTTP transport's
-POST /api/v1/lineage), writing each accepted event durably into a directory that the ingest loop drains.
+POST /api/v1/lineage), putting each accepted event into the event directory queue (delivery/dirqueue.py)
+that the ingest loop drains.
 
 Accepting means "on disk", not "in Atlas": a producer is never held up, or made to fail, by Atlas being
 slow or down. Bound to 127.0.0.1 unless told otherwise; a bearer token is required; payloads are capped.
@@ -10,38 +11,25 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import threading
-import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from atlas_mlplugin.ingest.openlineage import RunEvent
+from atlas_mlplugin.openlineage.events import RunEvent
+from atlas_mlplugin.openlineage.ingest import event_queue
 
 log = logging.getLogger(__name__)
 LINEAGE_PATH = "/api/v1/lineage"
-
-
-def write_event(directory: Path, payload: bytes) -> Path:
-    """Atomically add one event file; names sort by arrival."""
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"
-    tmp = directory / f".{final.name}.tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, final)
-    return final
 
 
 def make_server(host: str, port: int, *, token: str, directory: Path, max_bytes: int = 1 << 20
                 ) -> ThreadingHTTPServer:
     if not token:
         raise ValueError("a token is required: pass --token or set ATLAS_ML_RECEIVER_TOKEN")
+
+    events = event_queue(directory)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "atlas-mlplugin-receiver"
@@ -68,7 +56,7 @@ def make_server(host: str, port: int, *, token: str, directory: Path, max_bytes:
                 RunEvent.model_validate(json.loads(payload))
             except (ValueError, ValidationError) as exc:
                 return self._answer(400, f"not a valid OpenLineage RunEvent: {str(exc).splitlines()[0]}")
-            write_event(directory, payload)
+            events.put(payload)
             return self._answer(201, "accepted")
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep tokens out of logs
