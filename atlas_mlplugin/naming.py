@@ -86,11 +86,11 @@ def from_path(location: str, *, base_dir: str | Path | None = None) -> DatasetNa
     A relative path is taken relative to `base_dir` (default: the working directory)."""
     location = location.strip()
     match = _SCHEME.match(location)
-    if match is None:
-        return DatasetName("file", _absolute(unquote_path(location), base_dir))
+    if match is None:  # a plain path: taken literally (only URIs are percent-decoded)
+        return DatasetName("file", _absolute(location, base_dir))
     scheme = match.group(1).lower()
     parts = urlsplit(location)
-    path = unquote_path(parts.path) or "/"
+    path = unquote(parts.path) or "/"
     if scheme == "file":
         return DatasetName("file", _absolute(path, base_dir))
     scheme = _SCHEME_ALIASES.get(scheme, scheme)
@@ -101,10 +101,6 @@ def path_uri(location: str, *, base_dir: str | Path | None = None) -> str:
     """A location as one full URI: "file:/wh" -> "file:///wh", "s3a://b/wh/" -> "s3://b/wh"."""
     named = from_path(location, base_dir=base_dir)
     return _join(named.namespace, named.name)
-
-
-def unquote_path(path: str) -> str:
-    return unquote(path)
 
 
 def _absolute(path: str, base_dir: str | Path | None) -> str:

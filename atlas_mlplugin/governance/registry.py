@@ -53,6 +53,11 @@ def _guid_in(response: dict[str, Any], type_name: str, qualified_name: str, plac
     return None
 
 
+def _created_in(response: dict[str, Any], type_name: str, qualified_name: str) -> bool:
+    return any(h.get("typeName") == type_name and (h.get("attributes") or {}).get(n.QUALIFIED_NAME) == qualified_name
+               for h in (response.get("mutatedEntities") or {}).get("CREATE") or [])
+
+
 class GovernanceRegistry:
     def __init__(self, client: AtlasClient, catalog: LicenseCatalog | None = None) -> None:
         self.client = client
@@ -62,6 +67,11 @@ class GovernanceRegistry:
     def upsert(self, entities: list[dict[str, Any]], type_name: str, qualified_name: str) -> str:
         """Bulk-upsert a batch (references within it linked by placeholder guids); returns the guid of the
         entity named by type_name and qualified_name."""
+        return self.upsert_entity(entities, type_name, qualified_name)[0]
+
+    def upsert_entity(self, entities: list[dict[str, Any]], type_name: str, qualified_name: str
+                      ) -> tuple[str, bool]:
+        """Like upsert; also says whether that entity was created (True) or already existed (False)."""
         linked = em.link_within_batch(entities)
         placeholder = next((e["guid"] for e in linked if e["typeName"] == type_name
                             and e["attributes"].get(n.QUALIFIED_NAME) == qualified_name), None)
@@ -69,7 +79,7 @@ class GovernanceRegistry:
         guid = _guid_in(response, type_name, qualified_name, placeholder)
         if guid is None:  # unchanged entities are not listed as mutated
             guid = str(self.require(type_name, qualified_name)["guid"])
-        return guid
+        return guid, _created_in(response, type_name, qualified_name)
 
     def require(self, type_name: str, qualified_name: str) -> dict[str, Any]:
         return require_entity(self.client, type_name, qualified_name)
@@ -210,13 +220,18 @@ class GovernanceRegistry:
                 self.ensure_dataset(qualified_name, reader=f"training run {run.run_id}")
         batch = [em.model_entity(m.fingerprinted()) for m in run.outputs]
         batch.append(em.training_run_entity(run, input_types))
-        guid = self.upsert(batch, n.ML_TRAINING_RUN, run.qualified_name)
-        self.sync_lineage_tags(guid, run.qualified_name, run.inputs, run.unresolved_inputs)
+        guid, created = self.upsert_entity(batch, n.ML_TRAINING_RUN, run.qualified_name)
+        self.sync_lineage_tags(guid, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
+                               created=created)
         return guid
 
-    def sync_lineage_tags(self, process_guid: str, process_qualified_name: str, inputs: list[str],
-                          unresolved: list[str]) -> None:
+    def sync_lineage_tags(self, process_guid: str, desired: list[Classification], *, created: bool) -> None:
         """IncompleteLineage on a process (a run, a Spark job) exactly while its inputs are not all known;
-        from the process it propagates to what the process made."""
-        self.sync_derived_tags(process_guid, incomplete_lineage_tags(process_qualified_name, inputs, unresolved),
-                               LINEAGE_TAG_TYPES)
+        from the process it propagates to what the process made. A process created just now has no tags to
+        compare with, so nothing is read unless something must be added."""
+        if created and not desired:
+            return
+        if created:
+            self.client.add_classifications(process_guid, desired)
+            return
+        self.sync_derived_tags(process_guid, desired, LINEAGE_TAG_TYPES)

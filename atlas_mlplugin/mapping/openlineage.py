@@ -25,6 +25,12 @@ def output_type(event: RunEvent) -> str:
     return n.ML_MODEL if is_training(event) else n.ML_DATASET
 
 
+def unresolved_inputs(event: RunEvent) -> list[str]:
+    """What the producer read and could not name ("Kind: why"), from our listener's atlasSpark facet."""
+    found = (event.run.facets.get(SPARK_FACET) or {}).get("unresolvedInputs") or []
+    return sorted({scrub_text(str(u)) for u in found}) if isinstance(found, list) else []
+
+
 def _millis(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 

@@ -127,11 +127,12 @@ def placeholder_tags(qualified_name: str) -> list[Classification]:
     return [_tag(n.UNKNOWN_LICENSE, licenseId=UNREGISTERED, sourceDataset=qualified_name)]
 
 
-def incomplete_lineage_tags(process_qualified_name: str, inputs: list[str], unresolved: list[str]
-                            ) -> list[Classification]:
-    """IncompleteLineage on a process that read data nobody could name, or that recorded no input at all:
-    what its outputs were made from is unknown, so they must not look clean."""
-    if inputs and not unresolved:
+def incomplete_lineage_tags(process_qualified_name: str, inputs: list[str], unresolved: list[str], *,
+                            inputs_required: bool = True) -> list[Classification]:
+    """IncompleteLineage on a process that read data nobody could name, or (with `inputs_required`, as for a
+    training run) that recorded no input at all: what its outputs were made from is unknown, so they must not
+    look clean. A data job may legitimately read nothing (it generates its rows)."""
+    if not unresolved and (inputs or not inputs_required):
         return []
     reason = ("read data that could not be named: " + "; ".join(sorted(unresolved)) if unresolved
               else "recorded no input dataset")

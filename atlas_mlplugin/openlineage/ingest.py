@@ -18,7 +18,8 @@ from atlas_mlplugin.delivery.transient import describe_error, is_transient
 from atlas_mlplugin.governance.registry import GovernanceRegistry
 from atlas_mlplugin.mapping.entities import dataset_stub_entity
 from atlas_mlplugin.mapping.names import QUALIFIED_NAME
-from atlas_mlplugin.mapping.openlineage import output_type, process_entity
+from atlas_mlplugin.mapping.openlineage import output_type, process_entity, unresolved_inputs
+from atlas_mlplugin.mapping.tags import incomplete_lineage_tags
 from atlas_mlplugin.naming import display_name
 from atlas_mlplugin.openlineage.events import RunEvent, is_training
 
@@ -69,7 +70,12 @@ class LineageIngestor:
         batch = [dataset_stub_entity(kind, qn, display_name(qn)) for qn, found in existing.items() if found is None]
         process = process_entity(event, inputs, outputs)
         batch.append(process)
-        self.registry.upsert(batch, process["typeName"], process["attributes"][QUALIFIED_NAME])
+        qualified_name = process["attributes"][QUALIFIED_NAME]
+        guid, created = self.registry.upsert_entity(batch, process["typeName"], qualified_name)
+        # Inputs the producer could not name (our listener says which) leave the lineage incomplete.
+        tags = incomplete_lineage_tags(qualified_name, inputs, unresolved_inputs(event),
+                                       inputs_required=is_training(event))
+        self.registry.sync_lineage_tags(guid, tags, created=created)
         for found in existing.values():
             if found is not None:  # read before anyone knew a job writes it (events arrive out of order)
                 self.registry.mark_as_output(found["entity"]["guid"])

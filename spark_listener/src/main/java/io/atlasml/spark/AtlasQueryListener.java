@@ -67,6 +67,10 @@ public class AtlasQueryListener implements QueryExecutionListener {
             r.saveMode = facts.saveMode;
             r.inputs.addAll(facts.inputs);
             r.outputs.addAll(facts.outputs);
+            r.unresolvedInputs.addAll(facts.unresolved);
+            if (!facts.unresolved.isEmpty()) {
+                runtime.warnUnresolved("SQL execution " + r.executionId + " (" + r.command + ")", facts.unresolved);
+            }
             r.jobName = jobName(r.applicationName, facts, r.executionId);
             if (error != null) {
                 Throwable root = error;

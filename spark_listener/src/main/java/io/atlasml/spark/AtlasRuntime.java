@@ -30,6 +30,7 @@ public final class AtlasRuntime {
         }
     });
     private final AtomicLong captureErrors = new AtomicLong();
+    private final java.util.Set<String> warnedUnresolved = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     /** A training run seen at FitStart/FitEnd, kept so that a later model save can name its inputs. */
@@ -37,16 +38,24 @@ public final class AtlasRuntime {
         final java.util.UUID runId;
         final String jobName;
         final java.util.List<DatasetRef> inputs;
+        final java.util.List<String> unresolvedInputs;
         final Map<String, Object> ml;
         final MlRun parent;
 
-        MlRun(java.util.UUID runId, String jobName, java.util.List<DatasetRef> inputs, Map<String, Object> ml,
-              MlRun parent) {
+        MlRun(java.util.UUID runId, String jobName, PlanExtractor.Facts reads, Map<String, Object> ml, MlRun parent) {
             this.runId = runId;
             this.jobName = jobName;
-            this.inputs = inputs;
+            this.inputs = reads.inputs;
+            this.unresolvedInputs = reads.unresolved;
             this.ml = ml;
             this.parent = parent;
+        }
+
+        PlanExtractor.Facts reads() {
+            PlanExtractor.Facts facts = new PlanExtractor.Facts();
+            facts.inputs.addAll(inputs);
+            facts.unresolved.addAll(unresolvedInputs);
+            return facts;
         }
     }
 
@@ -97,6 +106,22 @@ public final class AtlasRuntime {
 
     MlRun fitOf(String uid) {
         return uid == null ? null : fits.get(uid);
+    }
+
+    /**
+     * A job or fit reads data no one can name: say what and why, once per kind of gap (at WARN), so the user
+     * knows why its outputs will carry IncompleteLineage; repeats go to DEBUG.
+     */
+    void warnUnresolved(String what, java.util.List<String> unresolved) {
+        String key = String.join("; ", unresolved);
+        boolean first = warnedUnresolved.size() < 100 && warnedUnresolved.add(key);
+        String message = "atlas-ml: {} reads data it cannot name, so what it makes is marked IncompleteLineage "
+                + "until that data is recorded: {}";
+        if (first) {
+            LOG.warn(message, what, key);
+        } else {
+            LOG.debug(message, what, key);
+        }
     }
 
     /** A listener callback failed: never let it reach Spark; log the first and every 100th. */

@@ -14,7 +14,7 @@ final class CreateTableAsSelectVisitor implements PlanVisitors.WriteVisitor {
         if (node instanceof CreateDataSourceTableAsSelectCommand) {
             CreateDataSourceTableAsSelectCommand cmd = (CreateDataSourceTableAsSelectCommand) node;
             LogicalPlan query = cmd.query();
-            return new PlanVisitors.Write(Tables.ref(cmd.table(), config, Names.fields(query.schema())), query,
+            return new PlanVisitors.Write(DatasetNaming.catalogTable(cmd.table(), config, Names.fields(query.schema())), query,
                     cmd.mode().name(), "CreateDataSourceTableAsSelectCommand");
         }
         String cls = node.getClass().getName();

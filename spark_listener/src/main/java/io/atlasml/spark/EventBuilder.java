@@ -24,7 +24,7 @@ public final class EventBuilder {
     static final String ENGINE_FACET = "https://openlineage.io/spec/facets/1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet";
     static final String PARENT_FACET = "https://openlineage.io/spec/facets/1-1-0/ParentRunFacet.json#/$defs/ParentRunFacet";
     /** Our own facets: their JSON Schemas ship in the jar under io/atlasml/spark/facets/. */
-    static final String ATLAS_SPARK_FACET = "urn:atlas-mlplugin:facets:AtlasSparkRunFacet:1-0-0";
+    static final String ATLAS_SPARK_FACET = "urn:atlas-mlplugin:facets:AtlasSparkRunFacet:1-1-0";
     static final String ATLAS_ML_FACET = "urn:atlas-mlplugin:facets:AtlasMlRunFacet:1-0-0";
     private static final int MAX_ERROR = 2000;
 
@@ -70,6 +70,10 @@ public final class EventBuilder {
         }
         spark.put("status", r.eventType == LineageRecord.EventType.FAIL ? "FAILED"
                 : r.eventType == LineageRecord.EventType.START ? "RUNNING" : "SUCCEEDED");
+        if (!r.unresolvedInputs.isEmpty()) {
+            ArrayNode unresolved = spark.putArray("unresolvedInputs");
+            r.unresolvedInputs.forEach(u -> unresolved.add(Scrubber.scrubText(u)));
+        }
         if (sparkVersion != null) {
             ObjectNode engine = facet(runFacets, "processing_engine", ENGINE_FACET);
             engine.put("version", sparkVersion);

@@ -17,7 +17,7 @@ final class FileWriteVisitor implements PlanVisitors.WriteVisitor {
         CatalogTable table = ScalaInterop.option(cmd.catalogTable());
         String format = Names.format(cmd.fileFormat());
         DatasetRef out = table != null
-                ? Tables.ref(table, config, Names.fields(query.schema()))
+                ? DatasetNaming.catalogTable(table, config, Names.fields(query.schema()))
                 : DatasetNaming.path(cmd.outputPath().toString(), format, Names.fields(query.schema()));
         return new PlanVisitors.Write(out, query, cmd.mode().name(), "InsertIntoHadoopFsRelationCommand");
     }

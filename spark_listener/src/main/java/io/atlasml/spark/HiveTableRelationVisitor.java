@@ -11,6 +11,6 @@ final class HiveTableRelationVisitor implements PlanVisitors.InputVisitor {
         if (!(node instanceof HiveTableRelation)) {
             return null;
         }
-        return List.of(Tables.ref(((HiveTableRelation) node).tableMeta(), config, null));
+        return List.of(DatasetNaming.catalogTable(((HiveTableRelation) node).tableMeta(), config, null));
     }
 }

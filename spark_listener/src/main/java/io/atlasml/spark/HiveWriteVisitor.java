@@ -39,7 +39,7 @@ final class HiveWriteVisitor implements PlanVisitors.WriteVisitor {
             return null;
         }
         LogicalPlan q = (LogicalPlan) query;
-        return new PlanVisitors.Write(Tables.ref((CatalogTable) table, config, Names.fields(q.schema())), q, mode,
+        return new PlanVisitors.Write(DatasetNaming.catalogTable((CatalogTable) table, config, Names.fields(q.schema())), q, mode,
                 simple);
     }
 }

@@ -30,6 +30,8 @@ public final class LineageRecord {
     public String errorClass;
     public final List<DatasetRef> inputs = new ArrayList<>();
     public final List<DatasetRef> outputs = new ArrayList<>();
+    /** What the run read that no one could name ("Kind: why"): the plugin marks its lineage incomplete. */
+    public final List<String> unresolvedInputs = new ArrayList<>();
     /** The run this one is part of (a Pipeline's fit, for the fit of one of its stages), or null. */
     public java.util.UUID parentRunId;
     public String parentJobName;

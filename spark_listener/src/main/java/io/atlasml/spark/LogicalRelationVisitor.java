@@ -38,7 +38,7 @@ final class LogicalRelationVisitor implements PlanVisitors.InputVisitor {
         }
         CatalogTable table = ScalaInterop.option(lr.catalogTable());
         if (table != null) {
-            out.add(Tables.ref(table, config, fields));
+            out.add(DatasetNaming.catalogTable(table, config, fields));
             return out;
         }
         if (relation instanceof HadoopFsRelation) {

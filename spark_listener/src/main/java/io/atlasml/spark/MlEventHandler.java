@@ -57,9 +57,10 @@ final class MlEventHandler {
         if (estimator == null) {
             return;
         }
-        List<DatasetRef> inputs = new ArrayList<>();
-        if (dataset != null) {
-            inputs.addAll(runtime.extractor.inputsOf(dataset.queryExecution().analyzed()));
+        PlanExtractor.Facts reads = dataset != null ? runtime.extractor.readsOf(dataset.queryExecution().analyzed())
+                : new PlanExtractor.Facts();
+        if (!reads.unresolved.isEmpty()) {
+            runtime.warnUnresolved(estimator.getClass().getSimpleName() + ".fit", reads.unresolved);
         }
         String uid = estimator.uid();
         UUID runId = LineageRecord.stableRunId(String.valueOf(appId), "fit", uid);
@@ -73,9 +74,9 @@ final class MlEventHandler {
                 active.removeLast();
             }
         }
-        AtlasRuntime.MlRun run = new AtlasRuntime.MlRun(runId, job, inputs, ml, parent);
+        AtlasRuntime.MlRun run = new AtlasRuntime.MlRun(runId, job, reads, ml, parent);
         runtime.rememberFit(uid, run);
-        LineageRecord r = record(LineageRecord.EventType.START, run, appId, appName, inputs, ml);
+        LineageRecord r = record(LineageRecord.EventType.START, run, appId, appName, ml);
         r.startTimeMs = r.eventTimeMs;
         runtime.submit(r);
     }
@@ -96,10 +97,10 @@ final class MlEventHandler {
             String modelUid = ((Identifiable) model).uid();
             ml.put("modelUid", modelUid);
             ml.put("modelClass", model.getClass().getName());
-            runtime.rememberFit("model:" + modelUid, new AtlasRuntime.MlRun(run.runId, run.jobName, run.inputs, ml,
+            runtime.rememberFit("model:" + modelUid, new AtlasRuntime.MlRun(run.runId, run.jobName, run.reads(), ml,
                     run.parent));
         }
-        LineageRecord r = record(LineageRecord.EventType.COMPLETE, run, appId, appName, run.inputs, ml);
+        LineageRecord r = record(LineageRecord.EventType.COMPLETE, run, appId, appName, ml);
         r.endTimeMs = r.eventTimeMs;
         runtime.submit(r);
     }
@@ -110,12 +111,12 @@ final class MlEventHandler {
         if (run == null || path == null) {
             return; // an estimator, or a model loaded from disk: no training run to attach it to
         }
-        DatasetRef model = DatasetNaming.path(qualify(path), "spark-ml", null);
+        DatasetRef model = DatasetNaming.path(path, "spark-ml", null); // relative: as Spark's writer resolves it
         Map<String, Object> ml = new LinkedHashMap<>(run.ml);
         ml.put("modelPath", model.sourceUri);
         ml.put("trainingRunId", run.runId.toString());
         UUID saveRun = LineageRecord.stableRunId(run.runId.toString(), "save", model.sourceUri);
-        LineageRecord r = record(LineageRecord.EventType.COMPLETE, run, appId, appName, run.inputs, ml);
+        LineageRecord r = record(LineageRecord.EventType.COMPLETE, run, appId, appName, ml);
         r.runId = saveRun;
         r.outputs.add(model);
         r.saveMode = "Overwrite".equalsIgnoreCase(String.valueOf(Names.call(writer, "shouldOverwrite")))
@@ -125,7 +126,7 @@ final class MlEventHandler {
     }
 
     private LineageRecord record(LineageRecord.EventType type, AtlasRuntime.MlRun run, String appId, String appName,
-                                 List<DatasetRef> inputs, Map<String, Object> ml) {
+                                 Map<String, Object> ml) {
         LineageRecord r = new LineageRecord();
         r.eventType = type;
         r.runId = run.runId;
@@ -139,7 +140,8 @@ final class MlEventHandler {
         r.user = currentUser();
         r.eventTimeMs = System.currentTimeMillis();
         r.command = type == LineageRecord.EventType.START ? "FitStart" : "FitEnd";
-        r.inputs.addAll(inputs);
+        r.inputs.addAll(run.inputs);
+        r.unresolvedInputs.addAll(run.unresolvedInputs);
         r.ml = ml;
         return r;
     }
@@ -223,14 +225,6 @@ final class MlEventHandler {
             }
         }
         return null;
-    }
-
-    /** A model path as the file system names it: relative paths made absolute, like Spark's writer does. */
-    static String qualify(String path) {
-        if (path.matches("^[A-Za-z][A-Za-z0-9+.-]*:.*")) {
-            return path;
-        }
-        return new java.io.File(path).getAbsoluteFile().toURI().toString();
     }
 
     private static String currentUser() {

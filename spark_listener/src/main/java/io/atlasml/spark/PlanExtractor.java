@@ -5,20 +5,35 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 
 /**
  * Finds, in an analyzed logical plan, the dataset it writes (one visitor per write node type) and the datasets
  * it reads (one visitor per leaf type, also inside subqueries). Only identifiers and schemas are taken: no plan
  * text, no data. Runs on Spark's listener thread, so it is a single bounded walk of the tree.
+ *
+ * A leaf that reads data no visitor can name (a checkpointed or RDD-based DataFrame, in-memory rows, a source
+ * we do not know) is reported as unresolved, never dropped: the plugin marks what such a job writes as having
+ * incomplete lineage instead of letting it look clean. Leaves that generate rows (range, SELECT 1) read nothing.
  */
 public final class PlanExtractor {
     private static final int MAX_NODES = 10_000;
+    /** Leaves that produce rows without reading any data: nothing to name, nothing missing. */
+    static final Set<String> GENERATED_LEAVES = Set.of("Range", "OneRowRelation");
+    /** Leaves whose data Spark itself cannot trace back to a source (the same words as the Python autolog). */
+    static final Map<String, String> UNTRACEABLE_LEAVES = Map.of(
+            "LogicalRDD", "a checkpointed or RDD-based DataFrame (Spark keeps no link to where its rows came from)",
+            "ExternalRDD", "a DataFrame made from an RDD (Spark keeps no link to where its rows came from)",
+            "LocalRelation", "in-memory rows (e.g. createDataFrame from local data)");
 
     /** The facts of one plan. */
     public static final class Facts {
         public final List<DatasetRef> inputs = new ArrayList<>();
         public final List<DatasetRef> outputs = new ArrayList<>();
+        /** Leaves that read data no visitor could name: "Kind: why", sorted, without duplicates. */
+        public final List<String> unresolved = new ArrayList<>();
         public String saveMode;
         public String command;
     }
@@ -41,27 +56,33 @@ public final class PlanExtractor {
         }
         PlanVisitors.Write write = findWrite(plan);
         Map<String, DatasetRef> inputs = new LinkedHashMap<>();
+        Set<String> unresolved = new TreeSet<>();
         if (write != null) {
             facts.outputs.add(write.output);
             facts.saveMode = write.saveMode;
             facts.command = write.command;
-            collectInputs(write.query, inputs, new IdentityHashMap<>());
+            collectInputs(write.query, inputs, unresolved, new IdentityHashMap<>());
             inputs.remove(write.output.key()); // reading and overwriting the same table is still one write
         } else if (config.captureReads) {
             facts.command = plan.getClass().getSimpleName();
-            collectInputs(plan, inputs, new IdentityHashMap<>());
+            collectInputs(plan, inputs, unresolved, new IdentityHashMap<>());
         }
         facts.inputs.addAll(inputs.values());
+        facts.unresolved.addAll(unresolved);
         return facts;
     }
 
-    /** The datasets a plan reads (e.g. the DataFrame an estimator is fitted on). */
-    public List<DatasetRef> inputsOf(LogicalPlan plan) {
+    /** The datasets a plan reads and the leaves no one can name (e.g. the DataFrame an estimator is fitted on). */
+    public Facts readsOf(LogicalPlan plan) {
+        Facts facts = new Facts();
         Map<String, DatasetRef> inputs = new LinkedHashMap<>();
+        Set<String> unresolved = new TreeSet<>();
         if (plan != null) {
-            collectInputs(plan, inputs, new IdentityHashMap<>());
+            collectInputs(plan, inputs, unresolved, new IdentityHashMap<>());
         }
-        return new ArrayList<>(inputs.values());
+        facts.inputs.addAll(inputs.values());
+        facts.unresolved.addAll(unresolved);
+        return facts;
     }
 
     /** The write node: the root itself, or the first write found under wrapping nodes. */
@@ -82,7 +103,8 @@ public final class PlanExtractor {
         return null;
     }
 
-    private void collectInputs(LogicalPlan plan, Map<String, DatasetRef> out, IdentityHashMap<Object, Boolean> seen) {
+    private void collectInputs(LogicalPlan plan, Map<String, DatasetRef> out, Set<String> unresolved,
+                               IdentityHashMap<Object, Boolean> seen) {
         List<LogicalPlan> todo = new ArrayList<>();
         todo.add(plan);
         while (!todo.isEmpty() && seen.size() < MAX_NODES) {
@@ -104,6 +126,12 @@ public final class PlanExtractor {
                 continue;
             }
             List<LogicalPlan> next = new ArrayList<>(ScalaInterop.list(node.children()));
+            if (next.isEmpty()) {
+                String why = unresolvedLeaf(node);
+                if (why != null) {
+                    unresolved.add(why);
+                }
+            }
             try {
                 next.addAll(ScalaInterop.list(node.subqueries()));
             } catch (RuntimeException e) {
@@ -112,5 +140,16 @@ public final class PlanExtractor {
             java.util.Collections.reverse(next); // a stack: the first child is visited first
             todo.addAll(next);
         }
+    }
+
+    /** Why a leaf no visitor named hides a source ("Kind: why"), or null for a leaf that reads nothing. */
+    static String unresolvedLeaf(LogicalPlan leaf) {
+        String kind = leaf.getClass().getSimpleName().isEmpty() ? leaf.getClass().getName()
+                : leaf.getClass().getSimpleName();
+        if (GENERATED_LEAVES.contains(kind)) {
+            return null;
+        }
+        String why = UNTRACEABLE_LEAVES.get(kind);
+        return kind + ": " + (why != null ? why : "a plan leaf the capture does not know");
     }
 }
