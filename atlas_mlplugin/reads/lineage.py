@@ -85,6 +85,11 @@ def upstream_tree(client: AtlasClient, qualified_name: str, type_name: str = ML_
     contributed: dict[str, set[str]] = {}
     for tag in tagged.tags:
         contributed.setdefault(tag.source_guid, set()).add(tag.type_name)
+    # A source the lineage graph does not reach (Atlas leaves out a run that has no inputs, and anything past
+    # the depth) hangs under the root, so every tag's origin is shown.
+    reached = graph.paths_from(graph.root, upstream=True)
+    for source in sorted(contributed.keys() - reached.keys() - {graph.root}):
+        parents.setdefault(graph.root, []).append(source)
 
     def node(guid: str, seen: frozenset[str]) -> LineageNode:
         header = graph.nodes.get(guid, {})
