@@ -31,6 +31,7 @@ from atlas_mlplugin.model import (
     ModelSpec,
     TrainingRunSpec,
 )
+from atlas_mlplugin.model.assets import NAMES_NORMALIZED
 from atlas_mlplugin.yamlfile import Loc, loc_to_path
 
 # Tags of the training-run output union. Pydantic puts the chosen tag into error locations; the loader
@@ -87,7 +88,8 @@ class CatalogTrainingRun(TrainingRunSpec):
         """This run with every output a ModelSpec; `models` maps qualified_name to the `models:` entries."""
         outputs = [models[o] if isinstance(o, str) else o for o in self.outputs]
         fields = {name: getattr(self, name) for name in TrainingRunSpec.model_fields if name != "outputs"}
-        return TrainingRunSpec(**fields, outputs=outputs)
+        # Names were normalised when the file was read (relative to it); they must not be resolved again here.
+        return TrainingRunSpec.model_validate({**fields, "outputs": outputs}, context={NAMES_NORMALIZED: True})
 
 
 _SECTIONS = ("licenses", "consent_records", "datasets", "derivations", "models", "training_runs")

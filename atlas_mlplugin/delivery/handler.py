@@ -14,6 +14,10 @@ from atlas_mlplugin.delivery.operations import OpKind, RetractRequest, WithdrawC
 from atlas_mlplugin.delivery.spool import SpoolOp
 from atlas_mlplugin.governance.registry import GovernanceRegistry
 from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec, TrainingRunSpec
+from atlas_mlplugin.model.assets import NAMES_NORMALIZED
+
+# Spooled specs were normalised when they were submitted (maybe in another working directory).
+_SPOOLED = {NAMES_NORMALIZED: True}
 
 
 def apply_op(registry: GovernanceRegistry, kind: str, payload: dict[str, Any]) -> None:
@@ -23,15 +27,15 @@ def apply_op(registry: GovernanceRegistry, kind: str, payload: dict[str, Any]) -
         raise ValueError(f"unknown spool operation {kind!r}; this version of atlas-mlplugin cannot apply it") from None
     match known:
         case OpKind.REGISTER_LICENSE:
-            registry.register_license(DataLicense.model_validate(payload))
+            registry.register_license(DataLicense.model_validate(payload, context=_SPOOLED))
         case OpKind.REGISTER_CONSENT:
-            registry.register_consent(ConsentRecordSpec.model_validate(payload))
+            registry.register_consent(ConsentRecordSpec.model_validate(payload, context=_SPOOLED))
         case OpKind.REGISTER_DATASET:
-            registry.register_dataset(DatasetSpec.model_validate(payload))
+            registry.register_dataset(DatasetSpec.model_validate(payload, context=_SPOOLED))
         case OpKind.RECORD_DERIVATION:
-            registry.record_derivation(DerivationSpec.model_validate(payload))
+            registry.record_derivation(DerivationSpec.model_validate(payload, context=_SPOOLED))
         case OpKind.RECORD_TRAINING_RUN:
-            registry.record_training_run(TrainingRunSpec.model_validate(payload))
+            registry.record_training_run(TrainingRunSpec.model_validate(payload, context=_SPOOLED))
         case OpKind.RETRACT_DATASET:
             req = RetractRequest.model_validate(payload)
             registry.retract_dataset(req.qualified_name, req.reason, when=req.when, notice_url=req.notice_url)

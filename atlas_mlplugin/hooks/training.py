@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from atlas_mlplugin import naming
 from atlas_mlplugin.delivery.deliverer import Deliverer
 from atlas_mlplugin.delivery.operations import OpKind, op_of
 from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
@@ -55,7 +56,9 @@ class TrainingRun:
     def __init__(self, name: str, run_id: str, inputs: list[str], params: dict[str, Any]) -> None:
         self.name = name
         self.run_id = run_id
-        self.inputs = list(inputs)
+        self.inputs: list[str] = []
+        for qualified_name in inputs:
+            self.add_input(qualified_name)
         self.params = {k: str(v) for k, v in params.items()}
         self.models: list[ModelSpec] = []
 
@@ -67,6 +70,9 @@ class TrainingRun:
             self.log_param(key, value)
 
     def add_input(self, qualified_name: str) -> None:
+        """A dataset the run read: a qualifiedName, or a local path (relative paths are taken from the working
+        directory now), named as naming.py names it, so each dataset is one input however it is spelled."""
+        qualified_name = naming.from_user(qualified_name)
         if qualified_name not in self.inputs:
             self.inputs.append(qualified_name)
 

@@ -58,6 +58,26 @@ def test_context_manager_records_inputs_params_status_and_model_artifact(
     assert [t.source_qualified_name for t in tags if t.type_name == "NonCommercial"] == [f"file:///{uid}/nc"]
 
 
+@pytest.mark.parametrize("spelling", ["relative", "absolute", "file-uri"])
+def test_every_spelling_of_a_local_input_is_the_registered_dataset(
+        registry: GovernanceRegistry, client: AtlasClient, deliverer: Deliverer, uid: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, spelling: str) -> None:
+    data = tmp_path / "data" / "train.csv"
+    data.parent.mkdir()
+    data.write_text("x,y\n1,0\n")
+    registry.register_dataset(DatasetSpec(qualified_name=data.as_uri(), name="train", license="CC-BY-NC-4.0"))
+    monkeypatch.chdir(tmp_path)
+    given = {"relative": "data/train.csv", "absolute": str(data), "file-uri": data.as_uri()}[spelling]
+    artifact = tmp_path / f"model-{spelling}.pkl"
+    with track_training("fit", inputs=[given], run_id=f"{uid}-{spelling}", deliverer=deliverer) as run:
+        artifact.write_bytes(b"w")
+        run.set_model(path=artifact, name="m")
+    assert run.inputs == [data.as_uri()]
+    tags = tags_of(client, artifact.resolve().as_uri())
+    assert [t.source_qualified_name for t in tags if t.type_name == "NonCommercial"] == [data.as_uri()]
+    assert not [t for t in tags if t.type_name in ("UnknownLicense", "IncompleteLineage")], tags
+
+
 def test_a_body_that_raises_is_recorded_failed_and_the_exception_propagates(
         client: AtlasClient, deliverer: Deliverer, uid: str) -> None:
     with pytest.raises(ZeroDivisionError), \

@@ -77,3 +77,25 @@ def test_specs_normalise_dataset_names(tmp_path: Path, monkeypatch: pytest.Monke
 def test_display_name() -> None:
     assert naming.display_name("file:///data/people.csv") == "people.csv"
     assert naming.display_name("hive://ms:9083/db.t") == "db.t"
+
+
+def test_catalog_names_relative_to_the_catalog_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_mlplugin.catalog import load_catalog
+
+    folder = tmp_path / "catalogs"
+    folder.mkdir()
+    (folder / "catalog.yaml").write_text(
+        "version: 1\n"
+        "datasets:\n"
+        "  - {qualified_name: ./data/train.csv, name: train, license: CC0-1.0}\n"
+        "  - {qualified_name: s3a://lab/faces/, name: faces, license: CC0-1.0}\n"
+        "models:\n"
+        "  - {qualified_name: models/m/1, name: m}\n"
+        "training_runs:\n"
+        "  - {run_id: r, name: fit, inputs: [./data/train.csv, s3://lab/faces], outputs: [models/m/1]}\n")
+    monkeypatch.chdir(tmp_path)  # somewhere else: relative names follow the file, not the working directory
+    doc = load_catalog(folder / "catalog.yaml")
+    train = (folder / "data" / "train.csv").as_uri()
+    assert [d.qualified_name for d in doc.datasets] == [train, "s3://lab/faces"]
+    (run,) = doc.resolved_training_runs()
+    assert run.inputs == [train, "s3://lab/faces"] and run.outputs[0].qualified_name == "models/m/1"
