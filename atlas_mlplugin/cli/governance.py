@@ -8,8 +8,6 @@ from typing import Any
 
 import click
 
-from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, Retraction
-
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                              show_default=True, help="Output format.")
 
@@ -82,6 +80,8 @@ def dataset() -> None:
 @click.pass_context
 def dataset_register(ctx: click.Context, fmt: str, **fields: Any) -> None:
     """Register (or update) a dataset; its tags follow from the facts given."""
+    from atlas_mlplugin.model import DatasetSpec
+
     spec = DatasetSpec(
         qualified_name=fields["qualified_name"], name=fields["name"], license=fields["license_id"],
         local_path=fields["local_path"], creator=fields["creator"], url=fields["url"], version=fields["version"],
@@ -127,6 +127,8 @@ def dataset_show(ctx: click.Context, qualified_name: str, fmt: str) -> None:
 def dataset_retract(ctx: click.Context, qualified_name: str, reason: str, when: datetime | None,
                     notice_url: str | None, fmt: str) -> None:
     """Mark a dataset retracted; every model trained on it, directly or not, inherits the mark."""
+    from atlas_mlplugin.model import Retraction
+
     Retraction(reason=reason, notice_url=notice_url)  # validate before touching Atlas
     day: date | None = when.date() if when else None
     guid = _registry(ctx).retract_dataset(qualified_name, reason, when=day, notice_url=notice_url)
@@ -151,6 +153,8 @@ def consent() -> None:
 @click.pass_context
 def consent_add(ctx: click.Context, fmt: str, **fields: Any) -> None:
     """Register (or update) a consent record; link it with `dataset register --consent`."""
+    from atlas_mlplugin.model import ConsentRecordSpec
+
     spec = ConsentRecordSpec(qualified_name=fields["qualified_name"], name=fields["name"],
                              purposes=list(fields["purposes"]), excluded_purposes=list(fields["excluded"]),
                              legal_basis=fields["legal_basis"], notice_url=fields["notice_url"],

@@ -3,23 +3,61 @@
 Exit codes: 0 success; 2 `check` found the release not allowed (BLOCK, or WARN with --fail-on warn);
 1 the command failed (the message says why and what to try: Atlas unreachable,
 invalid input, unknown license, an entity not registered, undelivered spool entries); 2 usage error.
+
+Start-up is kept short because a release gate in CI pays it on every call: each subcommand's module is
+imported only when that subcommand is looked up (`--help` imports the command modules, which import only
+click at module level; the HTTP stack, pydantic models and the launcher load inside the commands).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
 from atlas_mlplugin import __version__
 from atlas_mlplugin.errors import AtlasMlError
 
+# command name -> "module:attribute" of the click command, in the order `--help` lists them
+COMMANDS: dict[str, str] = {
+    "server": "atlas_mlplugin.cli.server:server",
+    "typedefs": "atlas_mlplugin.cli.typedefs:typedefs",
+    "license": "atlas_mlplugin.cli.governance:license",
+    "dataset": "atlas_mlplugin.cli.governance:dataset",
+    "consent": "atlas_mlplugin.cli.governance:consent",
+    "lineage": "atlas_mlplugin.cli.governance:lineage",
+    "apply": "atlas_mlplugin.cli.catalog:apply",
+    "spool": "atlas_mlplugin.cli.spool:spool",
+    "check": "atlas_mlplugin.cli.policy:check",
+    "impact": "atlas_mlplugin.cli.policy:impact",
+    "ingest": "atlas_mlplugin.cli.ingest:ingest",
+    "serve": "atlas_mlplugin.cli.ingest:serve",
+}
 
-class FriendlyErrors(click.Group):
-    """Turns our typed errors into a message and exit code 1 instead of a traceback."""
+
+def _is_validation_error(exc: BaseException) -> bool:
+    # pydantic is not imported at start-up; if it never was, nothing raised its ValidationError.
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(exc, pydantic.ValidationError)
+
+
+class LazyCommands(click.Group):
+    """Subcommands loaded on first use; our typed errors become a message and exit code 1, not a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command), target
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -27,12 +65,14 @@ class FriendlyErrors(click.Group):
         except AtlasMlError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        except ValidationError as exc:
+        except Exception as exc:
+            if not _is_validation_error(exc):
+                raise
             click.echo(f"error: invalid input:\n{exc}", err=True)
             sys.exit(1)
 
 
-@click.group(cls=FriendlyErrors)
+@click.group(cls=LazyCommands)
 @click.version_option(__version__, prog_name="atlas-ml")
 @click.option("--config", "config", type=click.Path(path_type=Path), default=None,
               help="Properties file with atlas.url, atlas.username, ... (default: env ATLAS_ML_CONFIG).")
@@ -46,15 +86,3 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = {"config": config}
-
-
-def _register() -> None:
-    from atlas_mlplugin.cli import catalog, governance, ingest, policy, server, spool, typedefs
-
-    for command in (server.server, typedefs.typedefs, governance.license, governance.dataset, governance.consent,
-                    governance.lineage, catalog.apply, spool.spool, policy.check, policy.impact, ingest.ingest,
-                    ingest.serve):
-        cli.add_command(command)
-
-
-_register()

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from atlas_mlplugin.policy.model import ReleaseContext
-
 
 @click.command()
 @click.argument("model")
@@ -37,6 +35,7 @@ def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships
     Exit code 0 when it may, 2 when the verdict is BLOCK (or WARN with --fail-on warn), 1 on errors."""
     from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.policy.check import check_model
+    from atlas_mlplugin.policy.model import ReleaseContext
     from atlas_mlplugin.policy.render import render_json, render_markdown, render_notice, render_text
     from atlas_mlplugin.policy.rules import load_policy
 

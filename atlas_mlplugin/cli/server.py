@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
+if TYPE_CHECKING:  # the launcher pulls in requests and pydantic: imported only when a command runs
+    from atlas_mlplugin.server.launcher import LocalAtlas
 
 
-def _options(state_dir: Path | None, port: int | None = None, **extra: object) -> LauncherOptions:
+def _local_atlas(state_dir: Path | None, port: int | None = None, **extra: object) -> LocalAtlas:
+    from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
+
     values: dict[str, object] = {k: v for k, v in extra.items() if v is not None}
     if state_dir is not None:
         values["state_dir"] = state_dir
     if port is not None:
         values["port"] = port
-    return LauncherOptions(**values)
+    return LocalAtlas(LauncherOptions(**values))
 
 
 state_dir_option = click.option(
@@ -47,7 +51,7 @@ def start(state_dir: Path | None, port: int | None, start_timeout: float | None,
     from atlas_mlplugin.atlas.config import AtlasSettings
     from atlas_mlplugin.atlas.typedefs import apply
 
-    atlas = LocalAtlas(_options(state_dir, port, start_timeout=start_timeout, heap=heap))
+    atlas = _local_atlas(state_dir, port, start_timeout=start_timeout, heap=heap)
     status = atlas.start(progress=lambda msg: click.echo(msg, err=True))
     settings = AtlasSettings(url=status.url, username=status.user, password=status.password)
     report = apply(AtlasClient(settings), only_base=True)
@@ -63,7 +67,7 @@ def start(state_dir: Path | None, port: int | None, start_timeout: float | None,
 @state_dir_option
 def stop(state_dir: Path | None) -> None:
     """Stop the local Atlas and wait until its JVM has exited."""
-    if LocalAtlas(_options(state_dir)).stop(progress=lambda msg: click.echo(msg, err=True)):
+    if _local_atlas(state_dir).stop(progress=lambda msg: click.echo(msg, err=True)):
         click.echo("Atlas stopped.")
     else:
         click.echo("Atlas was not running.")
@@ -74,7 +78,7 @@ def stop(state_dir: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(state_dir: Path | None, as_json: bool) -> None:
     """Whether the local Atlas runs, where, and with which credentials. Exit code 0 either way."""
-    info = LocalAtlas(_options(state_dir)).status()
+    info = _local_atlas(state_dir).status()
     if as_json:
         click.echo(json.dumps(info.model_dump(), indent=2))
         return
@@ -94,7 +98,7 @@ def status(state_dir: Path | None, as_json: bool) -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
 def logs(state_dir: Path | None, lines: int, follow: bool) -> None:
     """Print the end of the local Atlas's log."""
-    atlas = LocalAtlas(_options(state_dir))
+    atlas = _local_atlas(state_dir)
     if follow and atlas.log_file.is_file():
         subprocess.run(["tail", "-n", str(lines), "-F", str(atlas.log_file)], check=False)
     else:

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from atlas_mlplugin.atlas import typedefs as td
-
 dir_option = click.option("--dir", "root", type=click.Path(path_type=Path), default=None,
                           help="Typedefs directory (default: the project's typedefs/).")
 
@@ -22,6 +20,8 @@ def typedefs() -> None:
 @dir_option
 def check(root: Path | None) -> None:
     """Validate the typedef files offline; each error names file, line, type and attribute."""
+    from atlas_mlplugin.atlas import typedefs as td
+
     root = root or td.default_typedefs_dir()
     issues = td.check(root)
     for issue in issues:
@@ -40,6 +40,7 @@ def check(root: Path | None) -> None:
 @click.pass_context
 def apply_cmd(ctx: click.Context, root: Path | None, dry_run: bool) -> None:
     """Create missing types and update those whose typeVersion changed; idempotent."""
+    from atlas_mlplugin.atlas import typedefs as td
     from atlas_mlplugin.cli.connection import client_of
 
     client = client_of(ctx)
