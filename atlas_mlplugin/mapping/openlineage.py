@@ -12,7 +12,7 @@ from typing import Any
 
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.entities import Entity, object_id
-from atlas_mlplugin.openlineage.events import ML_FACET, RunEvent, is_training
+from atlas_mlplugin.model.openlineage import ML_FACET, RunEvent, is_training
 from atlas_mlplugin.scrubbing import scrub_text, scrub_uri
 
 SPARK_FACET = "atlasSpark"

@@ -20,8 +20,8 @@ from atlas_mlplugin.mapping.entities import dataset_stub_entity
 from atlas_mlplugin.mapping.names import QUALIFIED_NAME
 from atlas_mlplugin.mapping.openlineage import output_type, process_entity, unresolved_inputs
 from atlas_mlplugin.mapping.tags import incomplete_lineage_tags
+from atlas_mlplugin.model.openlineage import RunEvent, is_training
 from atlas_mlplugin.naming import display_name
-from atlas_mlplugin.openlineage.events import RunEvent, is_training
 
 log = logging.getLogger(__name__)
 TERMINAL = {"COMPLETE", "FAIL", "ABORT"}

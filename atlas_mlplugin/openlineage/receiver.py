@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from atlas_mlplugin.openlineage.events import RunEvent
+from atlas_mlplugin.model.openlineage import RunEvent
 from atlas_mlplugin.openlineage.ingest import event_queue
 
 log = logging.getLogger(__name__)

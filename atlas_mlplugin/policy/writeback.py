@@ -3,17 +3,38 @@ entity, the model's verdict attributes and its ReleaseVerdict tag (built in mapp
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.governance.registry import GovernanceRegistry
 from atlas_mlplugin.mapping import names as n
-from atlas_mlplugin.mapping.releases import release_qualified_name, verdict_entities, verdict_tag
+from atlas_mlplugin.mapping.releases import ReleaseDecision, verdict_entities, verdict_tag
 from atlas_mlplugin.policy.model import CheckReport
+
+
+def summary(report: CheckReport) -> str:
+    counts = Counter(f.severity for f in report.findings)
+    parts = [f"{counts[s]} {s}" for s in ("BLOCK", "WARN", "INFO") if counts[s]]
+    blockers = sorted({f.rule_id for f in report.findings if f.severity == "BLOCK"})
+    terms = "commercial" if report.context.commercial else "non-commercial"
+    text = f"{report.verdict} for a {report.context.audience} {terms} release ({', '.join(parts) or 'no findings'})"
+    return text + (f"; blocked by: {', '.join(blockers)}" if blockers else "")
+
+
+def decision_of(report: CheckReport, model_name: str | None = None) -> ReleaseDecision:
+    return ReleaseDecision(
+        model=report.model, model_name=model_name or report.model, audience=report.context.audience,
+        commercial=report.context.commercial, ships=tuple(sorted(report.context.ships)), verdict=report.verdict,
+        summary=summary(report), checked_at=report.checked_at,
+        findings_json=json.dumps([f.model_dump(mode="json") for f in report.findings], separators=(",", ":")))
 
 
 def write_back(client: AtlasClient, report: CheckReport, *, model_name: str | None = None) -> str:
     """Upsert the release entity, update the model's verdict attributes and its ReleaseVerdict tag;
     returns the release entity's guid. Idempotent for the same report."""
+    decision = decision_of(report, model_name)
     registry = GovernanceRegistry(client)
-    release_guid = registry.upsert(verdict_entities(report, model_name), n.ML_RELEASE, release_qualified_name(report))
-    registry.sync_derived_tags(report.model_guid, [verdict_tag(report)], frozenset({n.RELEASE_VERDICT}))
+    release_guid = registry.upsert(verdict_entities(decision), n.ML_RELEASE, decision.release_qualified_name)
+    registry.sync_derived_tags(report.model_guid, [verdict_tag(decision)], frozenset({n.RELEASE_VERDICT}))
     return release_guid

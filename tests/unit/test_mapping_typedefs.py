@@ -23,8 +23,9 @@ from atlas_mlplugin.model import (
     Retraction,
     TrainingRunSpec,
 )
-from atlas_mlplugin.openlineage.events import RunEvent
+from atlas_mlplugin.model.openlineage import RunEvent
 from atlas_mlplugin.policy.model import CheckReport, Finding, ReleaseContext
+from atlas_mlplugin.policy.writeback import decision_of
 
 
 class Typedefs:
@@ -127,9 +128,10 @@ def ol_event(ml: bool) -> RunEvent:
                                     "facets": facets}, "job": {"namespace": "spark", "name": "job"}})
 
 
-REPORT = CheckReport(verdict="BLOCK", model="models/m/1", model_guid="g", context=ReleaseContext(audience="public"),
-                     findings=[Finding(rule_id="r", severity="BLOCK", tag="NonCommercial", message="m")],
-                     policy="default", checked_at=WHEN)
+DECISION = decision_of(CheckReport(
+    verdict="BLOCK", model="models/m/1", model_guid="g", context=ReleaseContext(audience="public"),
+    findings=[Finding(rule_id="r", severity="BLOCK", tag="NonCommercial", message="m")], policy="default",
+    checked_at=WHEN), "m")
 
 # builder name -> (kind, what it builds)
 SAMPLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
@@ -148,8 +150,8 @@ SAMPLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
         {"guid": "g", "typeName": "dataset_process_inputs"}, [{"typeName": "PersonalData", "entityGuid": "e"}])]),
     "openlineage.process_entity": ("entity", [openlineage.process_entity(ol_event(ml), ["file:///in"], ["file:///out"])
                                               for ml in (False, True)]),
-    "releases.verdict_entities": ("entity", releases.verdict_entities(REPORT, "m")),
-    "releases.verdict_tag": ("tag", [releases.verdict_tag(REPORT)]),
+    "releases.verdict_entities": ("entity", releases.verdict_entities(DECISION)),
+    "releases.verdict_tag": ("tag", [releases.verdict_tag(DECISION)]),
     "tags.license_tags": ("tag", tags.license_tags(DATASET, LICENSE) + tags.license_tags(DATASET, None)),
     "tags.personal_data_tags": ("tag", tags.personal_data_tags(DATASET)),
     "tags.consent_tags": ("tag", tags.consent_tags("d", [CONSENT, CONSENT.model_copy(update={"status": "given"})])),

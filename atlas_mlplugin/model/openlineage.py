@@ -1,5 +1,6 @@
-"""The part of an OpenLineage RunEvent ingest reads, as a lenient pydantic model (other fields are kept but
-ignored), from any producer: our Spark listener, openlineage-spark, Airflow ...
+"""The part of an OpenLineage RunEvent the plugin reads, as a lenient pydantic model (other fields are kept
+but ignored), from any producer: our Spark listener, openlineage-spark, Airflow ... (received and ingested
+by atlas_mlplugin/openlineage/).
 
 A dataset's Atlas name comes from naming.py (namespace + name -> qualifiedName, credentials removed), so a
 path registered as an ml_dataset *is* the dataset a Spark job reads. Where the event entities are built:
