@@ -1,8 +1,8 @@
 """The naming join with real Spark, for the table kinds Spark platforms use: a job under our listener writes
-CC-BY-NC data into a Hive-enabled `saveAsTable`, a Delta Lake table and a Delta path, an Apache Iceberg table
-in a V2 (Hadoop) catalog and a JDBC table; a second Spark application, under PySpark ML autolog only, trains
-one model on each. Every model must carry the source dataset's NonCommercial tag (and no placeholder
-UnknownLicense), so a public commercial release is blocked.
+CC-BY-NC data into a Hive-enabled `saveAsTable` and a Hive SerDe table, a Delta Lake table and a Delta path,
+an Apache Iceberg table in a V2 (Hadoop) catalog and a JDBC table; a second Spark application, under PySpark
+ML autolog only, trains one model on each. Every model must carry the source dataset's NonCommercial tag
+(and no placeholder UnknownLicense), so a public commercial release is blocked.
 
 And absence of lineage is never a clean bill: models fitted on a checkpointed DataFrame and on in-memory rows
 carry IncompleteLineage, which blocks a public release, and autolog says in the log what it could not name.
@@ -72,6 +72,9 @@ ETL = SESSION + textwrap.dedent("""
     spark = session("lake-etl", base, jars, listener=True)
     people = spark.read.option("header", True).option("inferSchema", True).csv(csv)
     people.write.format("parquet").mode("overwrite").saveAsTable("hive_people")
+    people.createOrReplaceTempView("people_view")  # a Hive SerDe table: read back as a HiveTableRelation
+    spark.sql("DROP TABLE IF EXISTS hive_text_people")
+    spark.sql("CREATE TABLE hive_text_people STORED AS TEXTFILE AS SELECT * FROM people_view")
     people.write.format("delta").mode("overwrite").saveAsTable("delta_people")
     people.write.format("delta").mode("overwrite").save(str(base / "delta-path"))
     spark.sql("CREATE NAMESPACE IF NOT EXISTS lake.db")
@@ -94,6 +97,7 @@ TRAIN = SESSION + textwrap.dedent("""
 
     sources = {
         "hive": spark.table("hive_people"),
+        "hive-serde": spark.table("hive_text_people"),
         "delta-table": spark.table("delta_people"),
         "delta-path": spark.read.format("delta").load(str(base / "delta-path")),
         "iceberg": spark.table("lake.db.ice_people"),
@@ -109,7 +113,7 @@ TRAIN = SESSION + textwrap.dedent("""
     spark.stop()
 """)
 
-KINDS = ["hive", "delta-table", "delta-path", "iceberg", "jdbc"]
+KINDS = ["hive", "hive-serde", "delta-table", "delta-path", "iceberg", "jdbc"]
 NO_LINEAGE = ["checkpointed", "in-memory"]
 
 
@@ -188,7 +192,8 @@ def test_a_model_whose_data_cannot_be_named_is_never_a_clean_bill(
 
 def test_the_listener_captured_every_write(lake: dict[str, Any], client: AtlasClient) -> None:
     warehouse = (lake["base"] / "warehouse").as_uri()
-    tables = {"hive": f"{warehouse}/default.hive_people", "delta-table": f"{warehouse}/default.delta_people",
+    tables = {"hive": f"{warehouse}/default.hive_people", "hive-serde": f"{warehouse}/default.hive_text_people",
+              "delta-table": f"{warehouse}/default.delta_people",
               "delta-path": (lake["base"] / "delta-path").as_uri(),
               "iceberg": f"{(lake['base'] / 'iceberg').as_uri()}/db.ice_people",
               "jdbc": f"jdbc:sqlite:{lake['base'] / 'crm.db'}/people"}
