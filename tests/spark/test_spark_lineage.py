@@ -210,3 +210,21 @@ def test_datasource_v2_jdbc_catalog(spark, workdir, events):
         validate_event(event)
     spooled = "".join(p.read_text() for p in sorted(events.directory.glob("*.json")))
     assert PASSWORD not in spooled and USER not in spooled
+
+
+def test_inputs_no_one_can_name_are_reported_not_dropped(spark, workdir, events):
+    base = workdir / "unnamed"
+    in_memory, generated = base / "in_memory.parquet", base / "generated.parquet"
+    spark.createDataFrame([(1, "ada"), (2, "bob")], ["id", "name"]).write.mode("overwrite").parquet(str(in_memory))
+    spark.range(5).write.mode("overwrite").parquet(str(generated))  # generated rows read nothing
+
+    written = events.wait_for(outputs_named(in_memory), what="write of in-memory rows")
+    assert written["inputs"] == []
+    (unresolved,) = written["run"]["facets"]["atlasSpark"]["unresolvedInputs"]
+    assert unresolved.startswith(("LogicalRDD: ", "LocalRelation: ")), unresolved
+    plain = events.wait_for(outputs_named(generated), what="write of spark.range")
+    assert "unresolvedInputs" not in plain["run"]["facets"]["atlasSpark"]
+    log = (workdir / "driver.log").read_text()
+    assert "reads data it cannot name" in log and "IncompleteLineage" in log
+    for event in (written, plain):
+        validate_event(event)
