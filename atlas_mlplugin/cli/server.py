@@ -41,17 +41,19 @@ def server() -> None:
 @click.option("--timeout", "start_timeout", type=float, default=None,
               help="Seconds to wait for the server to become ACTIVE (default 600).")
 @click.option("--heap", default=None, help="JVM heap, e.g. 1536m (default).")
+@click.option("--reindex", is_flag=True, help="Rebuild the search index from the graph (done by itself when "
+                                                 "the last run did not stop cleanly).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON when ready.")
 def start(state_dir: Path | None, port: int | None, start_timeout: float | None, heap: str | None,
-          as_json: bool) -> None:
+          reindex: bool, as_json: bool) -> None:
     """Download (once), configure and start Atlas, wait until it is ACTIVE, create the base types.
 
-    A no-op when the server already runs. Each start begins with an empty catalog."""
+    A no-op when the server already runs. The catalog of earlier runs is kept (`server reset` wipes it)."""
     from atlas_mlplugin.atlas.client import AtlasClient
     from atlas_mlplugin.atlas.config import AtlasSettings
     from atlas_mlplugin.atlas.typedefs import apply
 
-    atlas = _local_atlas(state_dir, port, start_timeout=start_timeout, heap=heap)
+    atlas = _local_atlas(state_dir, port, start_timeout=start_timeout, heap=heap, reindex=reindex or None)
     status = atlas.start(progress=lambda msg: click.echo(msg, err=True))
     settings = AtlasSettings(url=status.url, username=status.user, password=status.password)
     report = apply(AtlasClient(settings), only_base=True)
@@ -71,6 +73,19 @@ def stop(state_dir: Path | None) -> None:
         click.echo("Atlas stopped.")
     else:
         click.echo("Atlas was not running.")
+
+
+@server.command()
+@state_dir_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset(state_dir: Path | None, yes: bool) -> None:
+    """Stop the local Atlas and delete its catalog: every entity, tag, audit event and log (the generated
+    password stays)."""
+    atlas = _local_atlas(state_dir)
+    if not yes:
+        click.confirm(f"Delete the catalog in {atlas.home}?", abort=True)
+    removed = atlas.reset(progress=lambda msg: click.echo(msg, err=True))
+    click.echo(f"reset {atlas.home}: removed {', '.join(removed) or 'nothing'}")
 
 
 @server.command()

@@ -26,14 +26,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: only threads of one process are kept apart there
-    fcntl = None  # type: ignore[assignment]
+from atlas_mlplugin.filelock import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +38,6 @@ LOCK_FILE = ".lock"
 REASON_SUFFIX = ".reason.txt"
 _ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _STALE_TMP_SECONDS = 3600.0  # a put in another process may be writing its tmp file right now
-_LOCK_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -111,47 +107,6 @@ def atomic_write(path: Path, data: bytes) -> None:
             tmp.unlink()
         raise
     fsync_dir(path.parent)
-
-
-_fallback_locks: dict[str, threading.Lock] = {}
-
-
-@contextlib.contextmanager
-def exclusive(lock_path: Path, timeout: float | None) -> Iterator[bool]:
-    """Yield whether the lock was obtained within ``timeout`` (None = wait as long as it takes).
-
-    A fresh file descriptor per acquisition: flock locks belong to the open file description, so two
-    threads (or two queue objects) of one process exclude each other just like two processes do.
-    """
-    deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
-    if fcntl is None:  # pragma: no cover
-        lock = _fallback_locks.setdefault(str(lock_path), threading.Lock())
-        got = lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
-        try:
-            yield got
-        finally:
-            if got:
-                lock.release()
-        return
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        got = False
-        if deadline is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            got = True
-        else:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    got = True
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        break
-                    time.sleep(_LOCK_POLL_SECONDS)
-        yield got
-    finally:
-        os.close(fd)  # closing releases the flock
 
 
 # -- the queue -------------------------------------------------------------------------------------

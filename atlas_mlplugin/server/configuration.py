@@ -1,10 +1,14 @@
 """The configuration files of the local Atlas: storage, index, notifications, audit and auth.
 
 Choices (facts from Atlas's own sources and test setups):
-- BerkeleyDB storage and embedded Solr (a one-node MiniSolrCloudCluster started inside the Atlas JVM), so
-  no HBase, Cassandra or external Solr is needed.
+- BerkeleyDB storage and a one-node SolrCloud with an embedded ZooKeeper, both started inside the Atlas JVM
+  (resources/bootstrap/local_atlas_bootstrap.groovy) with their data in the state directory, so no HBase,
+  Cassandra or external Solr is needed and the catalog survives restarts. Atlas's own embedded Solr
+  (`solr.embedded=true`) is not used: it starts empty, in a new directory, every time.
 - Embedded Kafka and ZooKeeper for notifications: Atlas cannot switch entity notifications off.
-- In-memory entity audit: the HBase audit store is the only persistent one and we run no HBase.
+- Entity audit in BerkeleyDB (resources/bootstrap/PersistentEntityAuditRepository.groovy): Atlas 2.1.0's only
+  persistent audit stores need HBase or Cassandra, and its in-memory one loses every audit at a restart.
+- Free-text search stays off, as with Atlas's embedded Solr; basic search with filters works.
 - File-based users and the simple authorizer: one admin user whose password is generated per state dir.
 """
 
@@ -18,11 +22,18 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+AUDIT_REPOSITORY = "org.apache.atlas.mlplugin.audit.PersistentEntityAuditRepository"
+
 
 class Ports(BaseModel):
     http: int
     kafka_zookeeper: int
     kafka_broker: int
+    solr: int = 0  # Solr's HTTP port; its ZooKeeper listens on solr + 1000 (SolrCloud's embedded ZooKeeper)
+
+    @property
+    def solr_zookeeper(self) -> int:
+        return self.solr + 1000
 
 
 def password_hash(user: str, password: str) -> str:
@@ -39,13 +50,15 @@ def application_properties(*, home: Path, ports: Ports, bind_address: str) -> st
         "atlas.graph.storage.lock.wait-time": 10000,
         "atlas.graph.index.search.backend": "solr",
         "atlas.graph.index.search.solr.mode": "cloud",
-        "atlas.graph.index.search.solr.embedded": "true",
+        "atlas.graph.index.search.solr.embedded": "false",
+        "atlas.graph.index.search.solr.zookeeper-url": f"127.0.0.1:{ports.solr_zookeeper}",
         "atlas.graph.index.search.solr.zookeeper-connect-timeout": 60000,
         "atlas.graph.index.search.solr.zookeeper-session-timeout": 60000,
         "atlas.graph.index.search.solr.wait-searcher": "true",
         "atlas.graph.index.search.max-result-set-size": 150,
-        "atlas.EntityAuditRepository.impl":
-            "org.apache.atlas.repository.audit.InMemoryEntityAuditRepository",
+        "atlas.search.freetext.enable": "false",
+        "atlas.EntityAuditRepository.impl": AUDIT_REPOSITORY,
+        "atlas.EntityAuditRepository.local.directory": data / "audit",
         "atlas.notification.embedded": "true",
         "atlas.kafka.data": data / "kafka",
         "atlas.kafka.zookeeper.connect": f"127.0.0.1:{ports.kafka_zookeeper}",

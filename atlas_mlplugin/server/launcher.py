@@ -1,12 +1,14 @@
-"""A real Apache Atlas on this machine: obtain, configure, start in the background, wait, stop.
+"""A real Apache Atlas on this machine: obtain, configure, start in the background, wait, stop, reset.
 
-Layout of a state directory (default: the user's cache dir, `atlas-mlplugin/local-atlas`):
-  credentials.json   admin user and generated password (mode 600), kept across restarts
-  instance.json      pid, ports and version of the running server
-  conf/ data/ logs/  what Atlas reads and writes; data/ holds the BerkeleyDB graph
-  solr/              the embedded Solr's core template
-Downloads (the war and its unpacked copy) live in a separate cache so that several state dirs (the demo's,
-the test suite's) share one 290 MB download.
+It keeps its data like a database: the graph, its search index and the audit live in the state directory
+(default: the user's cache dir, `atlas-mlplugin/local-atlas`; layout in state.py) and survive `stop`/`start`,
+a reboot and a killed JVM. The search index is derived from the graph; whenever it cannot be trusted (the
+last run did not stop cleanly, the index is missing or was moved) the JVM's bootstrap rebuilds it from the
+graph before Atlas serves, so a half-empty catalog is never served. `reset` wipes on purpose.
+
+One launcher at a time works on a state directory (a lock says who holds it); downloads (the war and its
+unpacked copy) live in a shared cache, locked and checksummed likewise (artifacts.py), so several state dirs
+(the demo's, the test suite's) share one 290 MB download.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,14 +28,18 @@ import requests
 from platformdirs import user_cache_dir
 from pydantic import BaseModel, Field, field_validator
 
+from atlas_mlplugin.filelock import exclusive
 from atlas_mlplugin.server import artifacts
 from atlas_mlplugin.server.configuration import Ports, write_configuration, write_private
 from atlas_mlplugin.server.errors import LauncherError
+from atlas_mlplugin.server.state import StateDir, free_port
 
 log = logging.getLogger(__name__)
 
 ADMIN_USER = "admin"
-MAIN_CLASS = "org.apache.atlas.Atlas"
+# The JVM runs the bootstrap script with the war's own Groovy; the bootstrap then calls org.apache.atlas.Atlas.
+MAIN_CLASS = "groovy.ui.GroovyMain"
+PROGRESS_PREFIX = "atlas-ml: "
 
 
 def default_state_dir() -> Path:
@@ -56,6 +61,7 @@ class LauncherOptions(BaseModel):
                              else None)
     heap: str = "1536m"
     start_timeout: float = 600.0
+    reindex: bool = False  # rebuild the search index from the graph at start, even after a clean stop
 
     @field_validator("state_dir", "download_dir", "war")
     @classmethod
@@ -91,10 +97,7 @@ class ServerStatus(BaseModel):
 Progress = Callable[[str], None]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_free_port = free_port
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -123,6 +126,16 @@ class LocalAtlas:
     def __init__(self, options: LauncherOptions | None = None) -> None:
         self.options = options or LauncherOptions()
         self.home = self.options.state_dir
+        self.state = StateDir(self.home)
+
+    def _locked(self, action: str, progress: Progress):  # noqa: ANN202 - a context manager
+        """Hold this state dir's lock: one launcher at a time starts, stops or resets a server."""
+        self.home.mkdir(parents=True, exist_ok=True)
+
+        def waiting(holder: str) -> None:
+            progress(f"Waiting for another atlas-ml ({holder or 'a process'}) to finish with {self.home} ...")
+
+        return exclusive(self.state.lock_file, None, owner=f"pid {os.getpid()}: server {action}", on_wait=waiting)
 
     # --- files -------------------------------------------------------------------------------------
     @property
@@ -162,18 +175,26 @@ class LocalAtlas:
             cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             return False
-        return MAIN_CLASS in cmdline and str(self.home) in cmdline
+        return MAIN_CLASS in cmdline and f"-Datlas.home={self.home}" in cmdline
 
     @staticmethod
     def _exists(pid: int) -> bool:
         """True until the process is fully gone. A JVM that is exiting loses its cmdline before it
         closes its files and sockets, so `_alive` turns False too early to restart on the same
-        BerkeleyDB directory and ports."""
+        BerkeleyDB directory and ports; and a killed JVM's main thread turns zombie while its other
+        threads are still exiting, holding the sockets, so every thread is looked at."""
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
             return False
-        return state != "Z"
+        for task in tasks:
+            try:
+                state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != "Z":
+                return True
+        return False
 
     def url_for(self, record: InstanceRecord | None = None) -> str:
         port = record.ports.http if record else self.options.port
@@ -224,41 +245,47 @@ class LocalAtlas:
 
     # --- start -------------------------------------------------------------------------------------
     def prepare(self, progress: Progress) -> tuple[Path, Path]:
-        """Everything before the JVM starts: Java, the war, its unpacked copy. Idempotent and cached."""
+        """Everything before the JVM starts: Java, the war, its unpacked copy. Idempotent and cached; the
+        shared download cache is locked while it changes."""
         java = artifacts.find_java11()
         if self.options.war is not None:
             if not self.options.war.is_file():
                 raise LauncherError(f"ATLAS_ML_ATLAS_WAR points to {self.options.war}, which does not exist.",
                                     hint="unset ATLAS_ML_ATLAS_WAR to download Atlas from Maven Central")
             war = self.options.war
-        else:
+            webapp = self.options.download_dir / f"{war.stem}-unpacked"
+            with artifacts.download_lock(self.options.download_dir, progress):
+                if not (webapp / ".unpacked").is_file():
+                    progress(f"Unpacking {war.name} ...")
+                return java, artifacts.unpack_war(war, webapp)
+        with artifacts.download_lock(self.options.download_dir, progress):
             war = self.options.download_dir / f"atlas-webapp-{self.options.version}.war"
             if not war.is_file():
                 progress(f"Downloading Apache Atlas {self.options.version} (about 290 MB, once) ...")
             war = artifacts.download_war(self.options.version, self.options.download_dir)
-        webapp = self.options.download_dir / f"{war.stem}-unpacked"
-        if not (webapp / ".unpacked").is_file():
-            progress(f"Unpacking {war.name} ...")
-        webapp = artifacts.unpack_war(war, webapp)
-        return java, webapp
+            webapp = self.options.download_dir / f"{war.stem}-unpacked"
+            if not (webapp / ".unpacked").is_file():
+                progress(f"Unpacking {war.name} ...")
+            return java, artifacts.unpack_war(war, webapp)
 
     def start(self, *, progress: Progress = log.info) -> ServerStatus:
         """Start the server in the background and wait until it is ACTIVE; a no-op when it already runs.
 
-        Every start begins with an empty catalog: the embedded Solr keeps its index (and its ZooKeeper
-        state) in a fresh temporary directory each run, and a BerkeleyDB graph kept from an earlier run
-        then refers to Solr collections that no longer exist, which makes every write fail. So the graph
-        is reset together with the index, keeping the two consistent.
-        """
-        record = self._instance()
-        if self._alive(record):
-            status = self.status()
-            if status.running:
-                progress(f"Atlas is already running at {status.url} (pid {status.pid}).")
-                return status
-            assert record is not None
-            return self._wait_active(record, progress)
+        The catalog of earlier runs is kept. When the search index cannot be trusted (the last run did not
+        stop cleanly, or the index is missing) the JVM rebuilds it from the graph before Atlas serves, and
+        the progress says so."""
+        with self._locked("start", progress):
+            record = self._instance()
+            if self._alive(record):
+                status = self.status()
+                if status.running:
+                    progress(f"Atlas is already running at {status.url} (pid {status.pid}).")
+                    return status
+                assert record is not None
+                return self._wait_active(record, progress)
+            return self._launch(progress)
 
+    def _launch(self, progress: Progress) -> ServerStatus:
         if _port_in_use(self.options.bind_address, self.options.port):
             raise LauncherError(
                 f"Port {self.options.port} on {self.options.bind_address} is already in use by another program.",
@@ -266,28 +293,41 @@ class LocalAtlas:
             )
         java, webapp = self.prepare(progress)
 
-        if (self.home / "data").exists():
-            progress("Starting with an empty catalog (the embedded Solr index does not survive a restart).")
-        for sub in ("data", "logs", "solr"):
-            shutil.rmtree(self.home / sub, ignore_errors=True)
         user, password = self.credentials()
-        ports = Ports(http=self.options.port, kafka_zookeeper=_free_port(), kafka_broker=_free_port())
+        solr_port, moved = self.state.solr_port()
+        if moved:
+            progress(moved)
+        ports = Ports(http=self.options.port, kafka_zookeeper=_free_port(), kafka_broker=_free_port(), solr=solr_port)
         conf = write_configuration(home=self.home, ports=ports, bind_address=self.options.bind_address,
                                    user=user, password=password)
-        artifacts.extract_solr_templates(webapp, self.home / "solr")
+        unclean = self.state.unclean_stop()
+        if unclean:
+            self.state.forget_after_unclean_stop()
+        reindex = unclean or ("asked for (--reindex)" if self.options.reindex else "")
+        artifacts.extract_solr_templates(webapp, self.state.solr)
+        solr_home = self.state.prepare_solr_home()
+        script, audit_source, classes = self.state.install_bootstrap()
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
-        (self.home / "data").mkdir(parents=True, exist_ok=True)
+        self.state.data.mkdir(parents=True, exist_ok=True)
+        if (self.state.data / "berkeley").is_dir():
+            progress("Keeping the catalog of earlier runs" + (f"; the search index is rebuilt: {reindex}."
+                                                              if reindex else "."))
 
         cmd = [
             str(java), f"-Xmx{self.options.heap}", "-XX:+UseG1GC",
-            f"-Datlas.home={self.home}", f"-Datlas.conf={conf}", f"-Datlas.data={self.home / 'data'}",
+            f"-Datlas.home={self.home}", f"-Datlas.conf={conf}", f"-Datlas.data={self.state.data}",
             f"-Datlas.log.dir={self.home / 'logs'}", "-Datlas.log.file=application.log",
-            f"-Dembedded.solr.directory={self.home / 'solr'}", f"-Dsolr.log.dir={self.home / 'logs'}",
+            f"-Dembedded.solr.directory={self.state.solr}", f"-Dsolr.log.dir={self.home / 'logs'}",
+            f"-Datlasml.solr.home={solr_home}", f"-Datlasml.solr.port={ports.solr}",
+            f"-Datlasml.audit.source={audit_source}", f"-Datlasml.classes={classes}",
+            f"-Datlasml.reindex={reindex}",
             "-Dlog4j.configuration=atlas-log4j.xml", "-Djava.net.preferIPv4Stack=true",
             "-Djava.awt.headless=true",
-            "-cp", os.pathsep.join([str(conf), str(webapp / "WEB-INF" / "classes"),
+            # Groovy 2.5 on Java 11 reaches into java.lang and java.lang.invoke; allow it rather than warn.
+            "--add-opens=java.base/java.lang=ALL-UNNAMED", "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
+            "-cp", os.pathsep.join([str(conf), str(classes), str(webapp / "WEB-INF" / "classes"),
                                     str(webapp / "WEB-INF" / "lib" / "*")]),
-            MAIN_CLASS, "-app", str(webapp),
+            MAIN_CLASS, str(script), "-app", str(webapp),
         ]
         progress(f"Starting Atlas {self._version()} on {self.url_for()} (state in {self.home}) ...")
         with open(self._stdout_file, "wb") as out:
@@ -295,6 +335,8 @@ class LocalAtlas:
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.home, start_new_session=True,
             )
+        # Until a stop says otherwise, this run counts as one that did not stop cleanly.
+        self.state.mark_running(proc.pid)
         record = InstanceRecord(pid=proc.pid, ports=ports, bind_address=self.options.bind_address,
                                 version=self._version(), started_at=time.time())
         self._instance_file.write_text(record.model_dump_json())
@@ -306,7 +348,9 @@ class LocalAtlas:
         deadline = time.monotonic() + self.options.start_timeout
         started = time.monotonic()
         last_report = started
+        relayed = 0  # bytes of the JVM's output already searched for progress lines
         while time.monotonic() < deadline:
+            relayed = self._relay_progress(relayed, progress)
             # The child's own exit status is the authority when we started it; a server found running
             # by an earlier `start` is watched through /proc.
             exited = proc.poll() is not None if proc is not None else not self._exists(record.pid)
@@ -324,16 +368,38 @@ class LocalAtlas:
                 last_report = time.monotonic()
                 progress(f"  still starting ({time.monotonic() - started:.0f} s) ...")
             time.sleep(1.0)
-        self.stop()
+        self._stop(60.0, progress)
         raise LauncherError(
             f"Atlas did not become ACTIVE within {self.options.start_timeout:.0f} s; it was stopped.",
             log_tail=self.log_tail(),
             hint="a slow machine may need more time: `atlas-ml server start --timeout 1200`",
         )
 
+    def _relay_progress(self, offset: int, progress: Progress) -> int:
+        """Show the bootstrap's "atlas-ml: ..." lines (index rebuilds) as they appear; returns the new offset."""
+        try:
+            with open(self._stdout_file, "rb") as out:
+                out.seek(offset)
+                chunk = out.read()
+        except OSError:
+            return offset
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            if line.startswith(PROGRESS_PREFIX):
+                progress("  " + line[len(PROGRESS_PREFIX):])
+        return offset + len(complete)
+
     # --- stop --------------------------------------------------------------------------------------
     def stop(self, timeout: float = 60.0, progress: Progress = log.info) -> bool:
-        """Stop the server and wait for its JVM to exit; returns False when none was running."""
+        """Stop the server and wait for its JVM to exit; returns False when none was running.
+
+        A JVM that exits on SIGTERM has run its shutdown hooks (Atlas, Solr and the audit store close and
+        commit), so the next start trusts the index; one that has to be killed leaves the run marked
+        unclean, and the next start rebuilds the index from the graph."""
+        with self._locked("stop", progress):
+            return self._stop(timeout, progress)
+
+    def _stop(self, timeout: float, progress: Progress) -> bool:
         record = self._instance()
         if not self._alive(record):
             self._instance_file.unlink(missing_ok=True)
@@ -345,12 +411,23 @@ class LocalAtlas:
         while time.monotonic() < deadline and self._exists(record.pid):
             time.sleep(0.5)
         if self._exists(record.pid):
-            log.warning("Atlas did not stop within %.0f s; killing it", timeout)
+            log.warning("Atlas did not stop within %.0f s; killing it (the next start rebuilds its search index)",
+                        timeout)
             self._signal(record.pid, signal.SIGKILL)
             while self._exists(record.pid):
                 time.sleep(0.2)
+        else:
+            self.state.mark_stopped_cleanly()
         self._instance_file.unlink(missing_ok=True)
         return True
+
+    # --- reset -------------------------------------------------------------------------------------
+    def reset(self, progress: Progress = log.info) -> list[str]:
+        """Stop the server if it runs and wipe its catalog, index, audit and logs (the credentials stay);
+        returns what was removed."""
+        with self._locked("reset", progress):
+            self._stop(60.0, progress)
+            return self.state.wipe()
 
     @staticmethod
     def _signal(pid: int, sig: signal.Signals) -> None:

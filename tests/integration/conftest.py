@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_STATE_DIR = REPO / ".state" / "test-atlas"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -39,7 +39,8 @@ def local_atlas() -> Iterator[LocalAtlas | None]:
     if os.environ.get("ATLAS_URL"):
         yield None
         return
-    atlas = LocalAtlas(LauncherOptions(state_dir=TEST_STATE_DIR, port=_free_port()))
+    atlas = LocalAtlas(LauncherOptions(state_dir=TEST_STATE_DIR, port=free_port()))
+    atlas.reset()  # the local server keeps its data; each test session starts from an empty catalog
     atlas.start(progress=lambda msg: print(f"[atlas] {msg}", file=sys.stderr, flush=True))
     try:
         yield atlas

@@ -65,7 +65,7 @@ def test_password_hash_is_salted_by_user() -> None:
 @pytest.fixture
 def written(tmp_path: Path) -> tuple[Path, Path, Ports]:
     home = tmp_path / "home"
-    ports = Ports(http=23456, kafka_zookeeper=23457, kafka_broker=23458)
+    ports = Ports(http=23456, kafka_zookeeper=23457, kafka_broker=23458, solr=23459)
     conf = write_configuration(home=home, ports=ports, bind_address="127.0.0.1", user="admin",
                                password="pw-Sup3rSecret!")
     return home, conf, ports
@@ -78,9 +78,14 @@ def test_properties_file(written: tuple[Path, Path, Ports]) -> None:
     assert props["atlas.graph.storage.backend"] == "berkeleyje"
     assert props["atlas.graph.storage.directory"] == str(home / "data" / "berkeley")
     assert props["atlas.graph.index.search.backend"] == "solr"
-    assert props["atlas.graph.index.search.solr.embedded"] == "true"
+    # Our persistent SolrCloud node, not Atlas's embedded one (which starts empty every time); its ZooKeeper
+    # listens on the Solr port + 1000.
+    assert props["atlas.graph.index.search.solr.embedded"] == "false"
+    assert props["atlas.graph.index.search.solr.zookeeper-url"] == "127.0.0.1:24459"
+    # Audit events on disk, where a restart keeps them.
     assert props["atlas.EntityAuditRepository.impl"] == (
-        "org.apache.atlas.repository.audit.InMemoryEntityAuditRepository")
+        "org.apache.atlas.mlplugin.audit.PersistentEntityAuditRepository")
+    assert props["atlas.EntityAuditRepository.local.directory"] == str(home / "data" / "audit")
     assert props["atlas.server.bind.address"] == "127.0.0.1"
     assert props["atlas.server.http.port"] == "23456"
     assert props["atlas.rest.address"] == "http://127.0.0.1:23456"
