@@ -9,7 +9,7 @@ SPARK4_VERSION := 4.0.1
 LISTENER_JARS := spark_listener/target/2.12/atlas-mlplugin-spark-listener_2.12-0.1.0.jar \
                  spark_listener/target/2.13/atlas-mlplugin-spark-listener_2.13-0.1.0.jar
 
-.PHONY: all venv listener test unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
+.PHONY: all venv listener test test-docker docker-image unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
 
 all: test
 
@@ -31,6 +31,16 @@ test: venv listener
 	$(VENV)/bin/atlas-ml typedefs check
 	$(PY) -m pytest tests/unit tests/integration
 	PYTHON=$(PYTHON) bash tests/spark/run.sh
+
+## The integration suite against the Atlas image in a container, started with testcontainers. Builds the
+## image first (docker/build.sh: installs Debian's docker.io and starts dockerd where no engine runs, and makes
+## a Debian base image with debootstrap where no container registry is reachable).
+test-docker: venv listener
+	bash docker/build.sh
+	ATLAS_TEST_BACKEND=docker TESTCONTAINERS_RYUK_DISABLED=true $(PY) -m pytest tests/integration
+
+docker-image:
+	bash docker/build.sh
 
 spark-tests: listener
 	PYTHON=$(PYTHON) bash tests/spark/run.sh

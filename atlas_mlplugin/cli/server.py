@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # the launcher pulls in requests and pydantic: imported only when a command runs
-    from atlas_mlplugin.server.launcher import LocalAtlas
+    from atlas_mlplugin.server.launcher import LocalAtlas, ServerStatus
 
 
 def _local_atlas(state_dir: Path | None, port: int | None = None, **extra: object) -> LocalAtlas:
@@ -30,6 +30,10 @@ state_dir_option = click.option(
     "cache dir).")
 
 
+bind_option = click.option("--bind", "bind_address", default=None,
+                           help="Address to listen on (default 127.0.0.1; 0.0.0.0 inside a container).")
+
+
 @click.group()
 def server() -> None:
     """Run a real Apache Atlas on this machine (BerkeleyDB storage, embedded Solr and Kafka)."""
@@ -43,26 +47,72 @@ def server() -> None:
 @click.option("--heap", default=None, help="JVM heap, e.g. 1536m (default).")
 @click.option("--reindex", is_flag=True, help="Rebuild the search index from the graph (done by itself when "
                                                  "the last run did not stop cleanly).")
+@bind_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON when ready.")
 def start(state_dir: Path | None, port: int | None, start_timeout: float | None, heap: str | None,
-          reindex: bool, as_json: bool) -> None:
+          reindex: bool, bind_address: str | None, as_json: bool) -> None:
     """Download (once), configure and start Atlas, wait until it is ACTIVE, create the base types.
 
     A no-op when the server already runs. The catalog of earlier runs is kept (`server reset` wipes it)."""
-    from atlas_mlplugin.atlas.client import AtlasClient
-    from atlas_mlplugin.atlas.config import AtlasSettings
-    from atlas_mlplugin.atlas.typedefs import apply
-
-    atlas = _local_atlas(state_dir, port, start_timeout=start_timeout, heap=heap, reindex=reindex or None)
+    atlas = _local_atlas(state_dir, port, start_timeout=start_timeout, heap=heap, reindex=reindex or None,
+                         bind_address=bind_address)
     status = atlas.start(progress=lambda msg: click.echo(msg, err=True))
-    settings = AtlasSettings(url=status.url, username=status.user, password=status.password)
-    report = apply(AtlasClient(settings), only_base=True)
-    if report.created:
-        click.echo(f"Created {len(report.created)} Atlas base type(s) this server lacked.", err=True)
+    _apply_types(status, only_base=True)
     if as_json:
         click.echo(json.dumps(atlas.status().model_dump(), indent=2))
     else:
         click.echo(f"Atlas UI: {status.url}  user: {status.user}  password: {status.password}")
+
+
+def _apply_types(status: ServerStatus, *, only_base: bool) -> None:
+    """The base types a local Atlas lacks (and with only_base=False our ML governance types too)."""
+    from atlas_mlplugin.atlas.client import AtlasClient
+    from atlas_mlplugin.atlas.config import AtlasSettings
+    from atlas_mlplugin.atlas.typedefs import apply
+
+    settings = AtlasSettings(url=status.url, username=status.user, password=status.password)
+    report = apply(AtlasClient(settings), only_base=only_base)
+    if report.created or report.updated:
+        click.echo(f"Created {len(report.created)} and updated {len(report.updated)} Atlas type(s).", err=True)
+
+
+@server.command()
+@state_dir_option
+@click.option("--port", type=int, default=None, help="HTTP port (default 21000).")
+@click.option("--timeout", "start_timeout", type=float, default=None,
+              help="Seconds to wait for the server to become ACTIVE (default 600).")
+@click.option("--heap", default=None, help="JVM heap, e.g. 1536m (default).")
+@click.option("--reindex", is_flag=True, help="Rebuild the search index from the graph at start.")
+@bind_option
+@click.option("--apply-typedefs/--base-types-only", default=True, show_default=True,
+              help="Also apply the ML governance types (typedefs/) once the server is up.")
+def run(state_dir: Path | None, port: int | None, start_timeout: float | None, heap: str | None, reindex: bool,
+        bind_address: str | None, apply_typedefs: bool) -> None:
+    """Run Atlas in the foreground: start it, then stop it cleanly on SIGTERM or Ctrl-C (for containers and
+    service managers). Exit code 1 if the server exits by itself."""
+    import sys
+
+    atlas = _local_atlas(state_dir, port, start_timeout=start_timeout, heap=heap, reindex=reindex or None,
+                         bind_address=bind_address)
+
+    def ready(status: ServerStatus) -> None:
+        _apply_types(status, only_base=not apply_typedefs)
+        click.echo(f"Atlas is ready at {status.url} (state in {atlas.home}); stop with SIGTERM or Ctrl-C", err=True)
+
+    sys.exit(atlas.run(progress=lambda msg: click.echo(msg, err=True), on_ready=ready))
+
+
+@server.command()
+@click.option("--download-dir", type=click.Path(path_type=Path), default=None,
+              help="Download cache (default: env ATLAS_ML_DOWNLOAD_DIR, else the user cache dir).")
+def prepare(download_dir: Path | None) -> None:
+    """Download (once) and unpack the Atlas server without starting it, and print where it is unpacked
+    (e.g. to bake it into a container image; ATLAS_ML_ATLAS_WEBAPP then runs that copy)."""
+    from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
+
+    options = LauncherOptions(**({"download_dir": download_dir} if download_dir else {}))
+    _, webapp = LocalAtlas(options).prepare(progress=lambda msg: click.echo(msg, err=True))
+    click.echo(str(webapp))
 
 
 @server.command()
@@ -91,9 +141,14 @@ def reset(state_dir: Path | None, yes: bool) -> None:
 @server.command()
 @state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(state_dir: Path | None, as_json: bool) -> None:
-    """Whether the local Atlas runs, where, and with which credentials. Exit code 0 either way."""
+@click.option("--healthy", is_flag=True, help="Exit code 1 unless the server is ACTIVE (for health checks).")
+def status(state_dir: Path | None, as_json: bool, healthy: bool) -> None:
+    """Whether the local Atlas runs, where, and with which credentials. Exit code 0 either way, unless
+    --healthy."""
     info = _local_atlas(state_dir).status()
+    if healthy and not info.running:
+        click.echo(f"not healthy: Atlas says {info.atlas_status or 'nothing'} (pid {info.pid})", err=True)
+        raise SystemExit(1)
     if as_json:
         click.echo(json.dumps(info.model_dump(), indent=2))
         return

@@ -48,6 +48,10 @@ def application_properties(*, home: Path, ports: Ports, bind_address: str) -> st
         "atlas.graph.storage.backend": "berkeleyje",
         "atlas.graph.storage.directory": data / "berkeley",
         "atlas.graph.storage.lock.wait-time": 10000,
+        # JanusGraph records each open graph instance by host address and pid, and refuses to open when the
+        # record of a killed JVM with the same address and pid is left (a container restarted after
+        # `docker kill` has both). BerkeleyDB's own lock and the launcher's state lock keep a second JVM out.
+        "atlas.graph.graph.replace-instance-if-exists": "true",
         "atlas.graph.index.search.backend": "solr",
         "atlas.graph.index.search.solr.mode": "cloud",
         "atlas.graph.index.search.solr.embedded": "false",

@@ -20,6 +20,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ from atlas_mlplugin.server.state import StateDir, free_port
 log = logging.getLogger(__name__)
 
 ADMIN_USER = "admin"
+ADMIN_PASSWORD_ENV = "ATLAS_ML_ADMIN_PASSWORD"
 # The JVM runs the bootstrap script with the war's own Groovy; the bootstrap then calls org.apache.atlas.Atlas.
 MAIN_CLASS = "groovy.ui.GroovyMain"
 PROGRESS_PREFIX = "atlas-ml: "
@@ -59,11 +61,14 @@ class LauncherOptions(BaseModel):
                                                                   artifacts.DEFAULT_ATLAS_VERSION))
     war: Path | None = Field(default_factory=lambda: Path(w) if (w := os.environ.get("ATLAS_ML_ATLAS_WAR"))
                              else None)
+    # An unpacked war (e.g. baked into a container image by `atlas-ml server prepare`): no download, no unpack.
+    webapp: Path | None = Field(default_factory=lambda: Path(w) if (w := os.environ.get("ATLAS_ML_ATLAS_WEBAPP"))
+                                else None)
     heap: str = "1536m"
     start_timeout: float = 600.0
     reindex: bool = False  # rebuild the search index from the graph at start, even after a clean stop
 
-    @field_validator("state_dir", "download_dir", "war")
+    @field_validator("state_dir", "download_dir", "war", "webapp")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         # The JVM runs inside the state dir, so a relative path would be read relative to itself.
@@ -151,13 +156,16 @@ class LocalAtlas:
         return self.home / "instance.json"
 
     def credentials(self) -> tuple[str, str]:
-        """The admin credentials of this state dir, generated on first use and kept across restarts."""
+        """The admin credentials of this state dir, generated on first use and kept across restarts;
+        ATLAS_ML_ADMIN_PASSWORD sets the password instead (containers, whose users cannot read the file)."""
         path = self.home / "credentials.json"
+        given = os.environ.get(ADMIN_PASSWORD_ENV)
         if path.is_file():
             data = json.loads(path.read_text())
-            return data["user"], data["password"]
+            if not given or given == data["password"]:
+                return data["user"], data["password"]
         self.home.mkdir(parents=True, exist_ok=True)
-        password = secrets.token_urlsafe(12)
+        password = given or secrets.token_urlsafe(12)
         write_private(path, json.dumps({"user": ADMIN_USER, "password": password}))
         return ADMIN_USER, password
 
@@ -199,6 +207,8 @@ class LocalAtlas:
     def url_for(self, record: InstanceRecord | None = None) -> str:
         port = record.ports.http if record else self.options.port
         host = record.bind_address if record else self.options.bind_address
+        if host in ("0.0.0.0", ""):  # bound to every interface (in a container): reach it over loopback
+            host = "127.0.0.1"
         return f"http://{host}:{port}"
 
     def log_tail(self, lines: int = 40) -> str:
@@ -248,6 +258,12 @@ class LocalAtlas:
         """Everything before the JVM starts: Java, the war, its unpacked copy. Idempotent and cached; the
         shared download cache is locked while it changes."""
         java = artifacts.find_java11()
+        if self.options.webapp is not None:
+            if not (self.options.webapp / "WEB-INF" / "lib").is_dir():
+                raise LauncherError(f"ATLAS_ML_ATLAS_WEBAPP points to {self.options.webapp}, which is not an unpacked "
+                                    "Atlas war (no WEB-INF/lib).",
+                                    hint="point it at the directory `atlas-ml server prepare` printed, or unset it")
+            return java, self.options.webapp
         if self.options.war is not None:
             if not self.options.war.is_file():
                 raise LauncherError(f"ATLAS_ML_ATLAS_WAR points to {self.options.war}, which does not exist.",
@@ -420,6 +436,27 @@ class LocalAtlas:
             self.state.mark_stopped_cleanly()
         self._instance_file.unlink(missing_ok=True)
         return True
+
+    # --- foreground ----------------------------------------------------------------------------------
+    def run(self, *, progress: Progress = log.info, on_ready: Callable[[ServerStatus], None] | None = None) -> int:
+        """Start, then stay in the foreground until the server exits by itself (returns 1) or this process
+        is asked to stop with SIGTERM or SIGINT (stops it cleanly, returns 0): for containers and service
+        managers, which signal the main process and expect it to take its server down with it."""
+        stopping = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            status = self.start(progress=progress)
+            if on_ready is not None and not stopping.is_set():
+                on_ready(status)
+            while not stopping.wait(1.0):
+                if status.pid is None or not self._exists(status.pid):
+                    progress(f"Atlas exited by itself; the end of its log:\n{self.log_tail(20)}")
+                    return 1
+            self.stop(progress=progress)
+            return 0
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     # --- reset -------------------------------------------------------------------------------------
     def reset(self, progress: Progress = log.info) -> list[str]:

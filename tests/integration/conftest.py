@@ -1,8 +1,12 @@
-"""One real Atlas for the whole test session.
+"""One real Atlas for the whole test session, from one of three backends:
 
-Started by the project's own launcher in .state/test-atlas on a free port (so a demo server on 21000 is
-left alone) and stopped at the end; or, with ATLAS_URL set, the server given there (ATLAS_USER and
-ATLAS_PASSWORD for its credentials). Either way our typedefs are applied once before the tests.
+- local (default): started by the project's own launcher in .state/test-atlas on a free port (so a demo
+  server on 21000 is left alone), from an empty catalog, and stopped at the end;
+- docker (ATLAS_TEST_BACKEND=docker): the image of docker/Dockerfile in a container started with
+  testcontainers (atlas_container.py; `make test-docker` builds the image and runs the suite so);
+- the server given by ATLAS_URL (ATLAS_USER and ATLAS_PASSWORD for its credentials).
+Either way our typedefs are applied once before the tests. Tests that drive the launcher itself skip
+unless the backend is local.
 """
 
 from __future__ import annotations
@@ -33,10 +37,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+BACKEND = "url" if os.environ.get("ATLAS_URL") else os.environ.get("ATLAS_TEST_BACKEND", "local")
+
+
+@pytest.fixture(scope="session")
+def container_atlas() -> Iterator[AtlasSettings | None]:
+    """The settings of the session's Atlas container, or None unless the backend is docker."""
+    if BACKEND != "docker":
+        yield None
+        return
+    from tests.integration.atlas_container import atlas_container
+
+    with atlas_container(progress=lambda msg: print(f"[atlas] {msg}", file=sys.stderr, flush=True)) as (url, user,
+                                                                                                      password):
+        yield AtlasSettings(url=url, username=user, password=SecretStr(password))
+
+
 @pytest.fixture(scope="session")
 def local_atlas() -> Iterator[LocalAtlas | None]:
-    """The launcher of the session's server, or None when the tests run against ATLAS_URL."""
-    if os.environ.get("ATLAS_URL"):
+    """The launcher of the session's server, or None when the tests run against another backend."""
+    if BACKEND != "local":
         yield None
         return
     atlas = LocalAtlas(LauncherOptions(state_dir=TEST_STATE_DIR, port=free_port()))
@@ -52,7 +72,9 @@ def local_atlas() -> Iterator[LocalAtlas | None]:
 
 
 @pytest.fixture(scope="session")
-def atlas_settings(local_atlas: LocalAtlas | None) -> AtlasSettings:
+def atlas_settings(local_atlas: LocalAtlas | None, container_atlas: AtlasSettings | None) -> AtlasSettings:
+    if container_atlas is not None:
+        return container_atlas
     if local_atlas is None:
         return AtlasSettings.load()
     status = local_atlas.status()

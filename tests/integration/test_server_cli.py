@@ -24,7 +24,7 @@ def atlas_ml(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 @pytest.fixture
 def session_atlas(local_atlas: LocalAtlas | None) -> LocalAtlas:
     if local_atlas is None:
-        pytest.skip("the suite runs against ATLAS_URL; the launcher is not in use")
+        pytest.skip("the suite runs against ATLAS_URL or a container; the launcher is not in use")
     return local_atlas
 
 

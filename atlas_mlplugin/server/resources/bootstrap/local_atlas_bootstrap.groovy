@@ -76,6 +76,10 @@ INDEXES.findAll { !configs.contains(it) }.each { new ZkConfigManager(zk).uploadC
 // --- 3. an index that agrees with the graph -------------------------------------------------------------
 def graph = AtlasJanusGraphDatabase.getGraphInstance()
 def management = graph.openManagement()
+// Instances a killed JVM left registered in the graph are gone: only this JVM can hold the store's lock.
+management.getOpenInstances().findAll { !it.endsWith("(current)") }.each { management.forceCloseInstance(it) }
+management.commit()
+management = graph.openManagement()
 List<String> graphIndexes = INDEXES.findAll { management.getGraphIndex(it) != null }
 management.rollback()
 List<String> collections = CollectionAdminRequest.listCollections(client)

@@ -1,0 +1,68 @@
+"""The integration suite's Atlas in a container (ATLAS_TEST_BACKEND=docker): the image docker/build.sh makes,
+started with testcontainers, with the state on a volume of its own that goes with the container.
+
+The container's Ryuk reaper cannot run here (its image cannot be pulled: TESTCONTAINERS_RYUK_DISABLED=true),
+so the fixture removes the container and its volume itself, also when the start fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+
+IMAGE = os.environ.get("ATLAS_TEST_IMAGE", "atlas-mlplugin/atlas:local")
+PORT = 21000
+START_TIMEOUT = 600.0
+
+
+@contextmanager
+def atlas_container(progress=print) -> Iterator[tuple[str, str, str]]:  # noqa: ANN001
+    """Yield (url, user, password) of an ACTIVE Atlas in a fresh container; remove it afterwards."""
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    from testcontainers.core.container import DockerContainer
+
+    password = secrets.token_urlsafe(12)
+    container = (DockerContainer(IMAGE).with_exposed_ports(PORT)
+                 .with_env("ATLAS_ML_ADMIN_PASSWORD", password))
+    container.start()
+    try:
+        url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(PORT)}"
+        progress(f"container {container.get_wrapped_container().short_id} of {IMAGE} at {url}")
+        _wait_active(container, url, password, progress)
+        yield url, "admin", password
+    finally:
+        wrapped = container.get_wrapped_container()
+        try:
+            wrapped.stop(timeout=60)  # a clean stop, as a user's `docker stop -t 60` would
+        finally:
+            wrapped.remove(v=True, force=True)  # the container and its anonymous /data volume
+
+
+def _wait_active(container, url: str, password: str, progress) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        if wrapped.status != "running":
+            logs = wrapped.logs(tail=40).decode("utf-8", "replace")
+            raise RuntimeError(f"the Atlas container exited during startup:\n{logs}")
+        try:
+            reply = requests.get(f"{url}/api/atlas/admin/status", auth=("admin", password), timeout=5)
+            if reply.ok and reply.json().get("Status") == "ACTIVE" and _types_applied(url, password):
+                return
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(2)
+    raise RuntimeError(f"the Atlas container did not become ACTIVE within {START_TIMEOUT:.0f} s")
+
+
+def _types_applied(url: str, password: str) -> bool:
+    # `atlas-ml server run` applies our types once Atlas is ACTIVE; the suite starts after that.
+    reply = requests.get(f"{url}/api/atlas/v2/types/entitydef/name/ml_dataset", auth=("admin", password),
+                         timeout=5)
+    return reply.ok
