@@ -171,3 +171,21 @@ def test_wipe_keeps_the_credentials(tmp_path: Path) -> None:
     (state.home / "instance.json").write_text("{}")
     assert set(state.wipe()) == {"data/", "solr/", "instance.json"}
     assert (state.home / "credentials.json").is_file() and not state.data.exists()
+
+
+def test_a_second_launcher_waits_for_the_first_and_says_for_whom(tmp_path: Path) -> None:
+    import threading
+
+    from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
+
+    atlas = LocalAtlas(LauncherOptions(state_dir=tmp_path / "state", download_dir=tmp_path / "dl"))
+    atlas.home.mkdir(parents=True)
+    said: list[str] = []
+    with exclusive(atlas.state.lock_file, None, owner="pid 4242: server start"):
+        second = threading.Thread(target=lambda: said.append(str(atlas.stop(progress=said.append))))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive(), "the second launcher went ahead while the first held the state dir"
+    second.join(10)
+    assert said == ["Waiting for another atlas-ml (pid 4242: server start) to finish with "
+                    f"{atlas.home} ...", "False"]
