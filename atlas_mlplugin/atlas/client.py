@@ -9,7 +9,7 @@ session for the many endpoints we do not wrap.
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -28,13 +28,15 @@ from atlas_mlplugin.atlas.errors import (
     excerpt,
 )
 from atlas_mlplugin.atlas.session import AtlasSession, attempts_of, build_session
+from atlas_mlplugin.atlas.write_locks import WriteLocks
+from atlas_mlplugin.scrubbing import logger, scrub_name, scrub_value
 
 if TYPE_CHECKING:
     from os import PathLike
 
     from apache_atlas.client.base_client import AtlasClient as SdkAtlasClient
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 API_BASE = "/api/atlas"
 # /admin/tasks (deferred classification propagation) first shipped in Atlas 2.2.0. On 2.1.0 the
@@ -44,6 +46,8 @@ TASKS_MIN_VERSION = (2, 2)
 _PENDING_TASK_STATUSES = frozenset({"PENDING", "IN_PROGRESS"})
 
 LineageDirection = Literal["INPUT", "OUTPUT", "BOTH"]
+_UNSCRUBBED_PATHS = ("/v2/types/",)
+_QUALIFIED_NAME = "qualifiedName"
 
 
 def _seg(value: str) -> str:
@@ -74,6 +78,7 @@ class AtlasClient:
         self._base = settings.url + API_BASE
         self._sdk: SdkAtlasClient | None = None
         self._version_info: dict[str, Any] | None = None
+        self._write_locks: WriteLocks | None = None
 
     @classmethod
     def from_env(cls, properties_file: str | PathLike[str] | None = None) -> AtlasClient:
@@ -146,7 +151,8 @@ class AtlasClient:
         method = method.upper()
         kwargs: dict[str, Any] = {"params": params, "headers": {"Accept": "application/json"}}
         if json is not None:
-            kwargs["json"] = json
+            # Nothing we write carries a credential (typedefs are ours and stay byte for byte).
+            kwargs["json"] = json if path.startswith(_UNSCRUBBED_PATHS) else scrub_value(json)
         if max_attempts is not None and isinstance(self._session, AtlasSession):
             kwargs["max_attempts"] = max_attempts
         try:
@@ -273,12 +279,28 @@ class AtlasClient:
 
     # -- entities --------------------------------------------------------------------------------
 
+    @property
+    def write_locks(self) -> WriteLocks:
+        """The per-qualifiedName write locks of this server (write_locks.py), shared by every client of
+        this host writing to it."""
+        if self._write_locks is None:
+            self._write_locks = WriteLocks.for_server(self._settings.url)
+        return self._write_locks
+
+    def writing(self, qualified_names: Iterable[str]) -> contextlib.AbstractContextManager[None]:
+        """Hold these names against concurrent writers (of this host) for a look-up-then-write."""
+        return self.write_locks.hold(scrub_name(q) for q in qualified_names)
+
     def upsert_entities(
         self, entities: list[dict[str, Any]], referred_entities: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Create-or-update by unique attributes (qualifiedName), so repeating a call is harmless."""
+        """Create-or-update by unique attributes (qualifiedName), so repeating a call is harmless; the
+        batch's names are held meanwhile, so two writers cannot both create one of them."""
         body = {"entities": list(entities), "referredEntities": dict(referred_entities or {})}
-        return self.request("POST", "/v2/entity/bulk", json=body)
+        names = [str(e["attributes"][_QUALIFIED_NAME]) for e in entities
+                 if isinstance(e.get("attributes"), dict) and e["attributes"].get(_QUALIFIED_NAME)]
+        with self.writing(names):
+            return self.request("POST", "/v2/entity/bulk", json=body)
 
     def get_entity(
         self, guid: str, *, min_ext_info: bool = False, ignore_relationships: bool = False
@@ -314,7 +336,7 @@ class AtlasClient:
         because it means the typedefs are missing rather than the entity.
         """
         params = {
-            "attr:qualifiedName": qualified_name,
+            "attr:qualifiedName": scrub_name(qualified_name),  # as it was written
             "minExtInfo": _bool(min_ext_info),
             "ignoreRelationships": _bool(ignore_relationships),
         }

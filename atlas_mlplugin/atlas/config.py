@@ -9,7 +9,6 @@ users hunting through three layers of configuration.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -29,8 +28,9 @@ from pydantic import (
 )
 
 from atlas_mlplugin.atlas.errors import ConfigError
+from atlas_mlplugin.scrubbing import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:21000"
 CONFIG_FILE_ENV = "ATLAS_ML_CONFIG"

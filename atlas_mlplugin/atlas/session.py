@@ -12,7 +12,6 @@ HTTP 429 and 5xx. Other 4xx mean the request itself is wrong and are returned at
 from __future__ import annotations
 
 import email.utils
-import logging
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,8 +29,9 @@ from tenacity import (
 from atlas_mlplugin import __version__
 from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.atlas.errors import UNAVAILABLE_HINT, AtlasUnavailableError
+from atlas_mlplugin.scrubbing import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 

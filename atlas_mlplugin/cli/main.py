@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -60,16 +61,22 @@ class LazyCommands(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> object:
+        from atlas_mlplugin.scrubbing import scrub_text  # what reaches the terminal is scrubbed like a log
+
         try:
             return super().invoke(ctx)
         except AtlasMlError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(scrub_text(f"error: {exc}"), err=True)
             sys.exit(1)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt, SystemExit):
+            raise
         except Exception as exc:
-            if not _is_validation_error(exc):
-                raise
-            click.echo(f"error: invalid input:\n{exc}", err=True)
-            sys.exit(1)
+            if _is_validation_error(exc):
+                click.echo(scrub_text(f"error: invalid input:\n{exc}"), err=True)
+                sys.exit(1)
+            # A bug: the traceback helps whoever reports it, without the credentials it may quote.
+            click.echo(scrub_text("".join(traceback.format_exception(exc))), err=True)
+            sys.exit(2)
 
 
 @click.group(cls=LazyCommands)
@@ -83,6 +90,11 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
     retraction, carried along lineage into models.
 
     Without ATLAS_URL or --config, commands talk to the local server of `atlas-ml server start`."""
+    from atlas_mlplugin.scrubbing import ScrubbingFilter
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # every record, ours and the libraries' (urllib3's URLs)
+        if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
+            handler.addFilter(ScrubbingFilter())
     ctx.obj = {"config": config}

@@ -5,12 +5,12 @@ in mapping/; reads (tags with their sources, lineage) are in reads/."""
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime, timezone
 from typing import Any
 
 from atlas_mlplugin import naming
 from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.atlas.errors import AtlasRequestError
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
@@ -38,8 +38,17 @@ from atlas_mlplugin.model import (
     TrainingRunSpec,
 )
 from atlas_mlplugin.reads.entities import require_entity
+from atlas_mlplugin.scrubbing import logger, scrub_name
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
+
+# Atlas's answers when a tag is already there / not there: another writer got there first.
+ALREADY_ASSOCIATED = "ATLAS-400-00-01A"
+NOT_ASSOCIATED = "ATLAS-400-00-06D"
+
+
+def _is(exc: AtlasRequestError, code: str) -> bool:
+    return exc.error_code == code
 
 
 def _guid_in(response: dict[str, Any], type_name: str, qualified_name: str, placeholder: str | None) -> str | None:
@@ -72,9 +81,10 @@ class GovernanceRegistry:
     def upsert_entity(self, entities: list[dict[str, Any]], type_name: str, qualified_name: str
                       ) -> tuple[str, bool]:
         """Like upsert; also says whether that entity was created (True) or already existed (False)."""
+        qualified_name = scrub_name(qualified_name)  # the client writes names scrubbed; compare alike
         linked = em.link_within_batch(entities)
         placeholder = next((e["guid"] for e in linked if e["typeName"] == type_name
-                            and e["attributes"].get(n.QUALIFIED_NAME) == qualified_name), None)
+                            and scrub_name(e["attributes"].get(n.QUALIFIED_NAME) or "") == qualified_name), None)
         response = self.client.upsert_entities(linked)
         guid = _guid_in(response, type_name, qualified_name, placeholder)
         if guid is None:  # unchanged entities are not listed as mutated
@@ -87,7 +97,8 @@ class GovernanceRegistry:
     def sync_derived_tags(self, guid: str, desired: list[Classification],
                           managed: frozenset[str] = DERIVED_TAG_TYPES) -> None:
         """Make this entity's own tags of the `managed` types equal `desired`; propagated tags, manual
-        tags and derived tags of other kinds stay as they are."""
+        tags and derived tags of other kinds stay as they are. A concurrent writer deriving the same tags
+        (two applies of one file) is no error: a tag it added first is updated, one it removed first is gone."""
         current = {
             c["typeName"]: c for c in self.client.get_classifications(guid)
             if c["typeName"] in managed and c.get("entityGuid", guid) == guid
@@ -97,11 +108,43 @@ class GovernanceRegistry:
         to_update = [c for name, c in wanted.items()
                      if name in current and (current[name].get("attributes") or {}) != c["attributes"]]
         if to_add:
-            self.client.add_classifications(guid, to_add)
+            self._add_tags(guid, to_add)
         if to_update:
-            self.client.update_classifications(guid, to_update)
+            self._update_tags(guid, to_update)
         for name in sorted(current.keys() - wanted.keys()):
-            self.client.delete_classification(guid, name)
+            try:
+                self.client.delete_classification(guid, name)
+            except AtlasRequestError as exc:
+                if not _is(exc, NOT_ASSOCIATED):
+                    raise
+
+    def _add_tags(self, guid: str, tags: list[Classification]) -> None:
+        try:
+            self.client.add_classifications(guid, tags)
+        except AtlasRequestError as exc:
+            if not _is(exc, ALREADY_ASSOCIATED):
+                raise
+            for tag in tags:  # someone added some of them meanwhile: one by one, updating those
+                try:
+                    self.client.add_classifications(guid, [tag])
+                except AtlasRequestError as one:
+                    if not _is(one, ALREADY_ASSOCIATED):
+                        raise
+                    self.client.update_classifications(guid, [tag])
+
+    def _update_tags(self, guid: str, tags: list[Classification]) -> None:
+        try:
+            self.client.update_classifications(guid, tags)
+        except AtlasRequestError as exc:
+            if not _is(exc, NOT_ASSOCIATED):
+                raise
+            for tag in tags:  # someone removed some of them meanwhile: add those again
+                try:
+                    self.client.update_classifications(guid, [tag])
+                except AtlasRequestError as one:
+                    if not _is(one, NOT_ASSOCIATED):
+                        raise
+                    self._add_tags(guid, [tag])
 
     def _consent_records(self, qualified_names: list[str]) -> list[ConsentRecordSpec]:
         return [em.consent_from_entity(self.require(n.ML_CONSENT_RECORD, qn)) for qn in qualified_names]
@@ -123,6 +166,11 @@ class GovernanceRegistry:
     def _resync_consent_tags(self, dataset_guid: str) -> None:
         entity = self.client.get_entity(dataset_guid)["entity"]
         qualified_name = entity["attributes"][n.QUALIFIED_NAME]
+        with self.client.writing([qualified_name]):
+            self._sync_consent_tags(dataset_guid, entity)
+
+    def _sync_consent_tags(self, dataset_guid: str, entity: dict[str, Any]) -> None:
+        qualified_name = entity["attributes"][n.QUALIFIED_NAME]
         records = [
             em.consent_from_entity(self.client.get_entity(ref["guid"])["entity"])
             for ref in (entity.get("relationshipAttributes") or {}).get(n.DATASET_CONSENT_RECORDS) or []
@@ -136,8 +184,9 @@ class GovernanceRegistry:
         lic = self.catalog.get(ds.license or "NOASSERTION")
         consents = self._consent_records(ds.consent_records)
         batch = [em.license_entity(lic), em.dataset_entity(ds, lic)]
-        guid = self.upsert(batch, n.ML_DATASET, ds.qualified_name)
-        self.sync_derived_tags(guid, derived_tags(ds, lic, consents))
+        with self.client.writing([ds.qualified_name]):  # entity and tags as one write
+            guid = self.upsert(batch, n.ML_DATASET, ds.qualified_name)
+            self.sync_derived_tags(guid, derived_tags(ds, lic, consents))
         return guid
 
     def retract_dataset(self, qualified_name: str, reason: str, *, when: date | None = None,
@@ -146,11 +195,12 @@ class GovernanceRegistry:
         retraction = Retraction(reason=reason, date=when or datetime.now(timezone.utc).date(),
                                 notice_url=notice_url)
         qualified_name = naming.from_user(qualified_name)
-        entity = self.require(n.ML_DATASET, qualified_name)
-        guid = str(entity["guid"])
-        self.client.upsert_entities([em.retraction_update_entity(qualified_name, entity["attributes"][n.NAME],
-                                                                 retraction)])
-        self.sync_derived_tags(guid, retraction_tags(qualified_name, retraction), RETRACTION_TAG_TYPES)
+        with self.client.writing([qualified_name]):
+            entity = self.require(n.ML_DATASET, qualified_name)
+            guid = str(entity["guid"])
+            self.client.upsert_entities([em.retraction_update_entity(qualified_name, entity["attributes"][n.NAME],
+                                                                     retraction)])
+            self.sync_derived_tags(guid, retraction_tags(qualified_name, retraction), RETRACTION_TAG_TYPES)
         return guid
 
     def withdraw_consent(self, qualified_name: str, *, when: datetime | None = None) -> str:
@@ -192,13 +242,16 @@ class GovernanceRegistry:
     def ensure_dataset(self, qualified_name: str, *, reader: str) -> None:
         """Make sure a dataset some job reads exists. One nobody described becomes a placeholder with
         UnknownLicense (licenseId UNREGISTERED), so the models built on it do not look clean."""
-        if self.client.find_entity(n.ML_DATASET, qualified_name) is not None:
-            return
-        log.warning("%s reads %s, which is not registered: recording it with no known license", reader,
-                    qualified_name)
-        entity = em.placeholder_dataset_entity(qualified_name, naming.display_name(qualified_name), reader)
-        guid = self.upsert([entity], n.ML_DATASET, qualified_name)
-        self.sync_derived_tags(guid, placeholder_tags(qualified_name), LICENSE_TAG_TYPES)
+        # Held from the look-up to the tags: a placeholder must neither be made twice nor overwrite the
+        # real dataset another process registers meanwhile.
+        with self.client.writing([qualified_name]):
+            if self.client.find_entity(n.ML_DATASET, qualified_name) is not None:
+                return
+            log.warning("%s reads %s, which is not registered: recording it with no known license", reader,
+                        qualified_name)
+            entity = em.placeholder_dataset_entity(qualified_name, naming.display_name(qualified_name), reader)
+            guid = self.upsert([entity], n.ML_DATASET, qualified_name)
+            self.sync_derived_tags(guid, placeholder_tags(qualified_name), LICENSE_TAG_TYPES)
 
     def mark_as_output(self, guid: str) -> None:
         """A dataset turned out to be a job's output: its placeholder UnknownLicense goes, since what it
@@ -220,9 +273,10 @@ class GovernanceRegistry:
                 self.ensure_dataset(qualified_name, reader=f"training run {run.run_id}")
         batch = [em.model_entity(m.fingerprinted()) for m in run.outputs]
         batch.append(em.training_run_entity(run, input_types))
-        guid, created = self.upsert_entity(batch, n.ML_TRAINING_RUN, run.qualified_name)
-        self.sync_lineage_tags(guid, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
-                               created=created)
+        with self.client.writing([run.qualified_name]):  # entity and tags as one write
+            guid, created = self.upsert_entity(batch, n.ML_TRAINING_RUN, run.qualified_name)
+            self.sync_lineage_tags(guid, incomplete_lineage_tags(run.qualified_name, run.inputs,
+                                                                 run.unresolved_inputs), created=created)
         return guid
 
     def sync_lineage_tags(self, process_guid: str, desired: list[Classification], *, created: bool) -> None:
@@ -232,6 +286,6 @@ class GovernanceRegistry:
         if created and not desired:
             return
         if created:
-            self.client.add_classifications(process_guid, desired)
+            self._add_tags(process_guid, desired)
             return
         self.sync_derived_tags(process_guid, desired, LINEAGE_TAG_TYPES)

@@ -13,7 +13,6 @@ and `--strict-checksums` makes Maven refuse a download that does not match it), 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import subprocess
@@ -25,9 +24,10 @@ from importlib import resources
 from pathlib import Path
 
 from atlas_mlplugin.filelock import exclusive
+from atlas_mlplugin.scrubbing import logger
 from atlas_mlplugin.server.errors import LauncherError
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 # The newest Atlas release whose server war is published on Maven Central as served to this project
 # (2.2.0 .. 2.5.0 publish client jars only). Kept in one place so README, launcher and tests agree.

@@ -14,7 +14,6 @@ unpacked copy) live in a shared cache, locked and checksummed likewise (artifact
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import signal
@@ -30,12 +29,13 @@ from platformdirs import user_cache_dir
 from pydantic import BaseModel, Field, field_validator
 
 from atlas_mlplugin.filelock import exclusive
+from atlas_mlplugin.scrubbing import logger
 from atlas_mlplugin.server import artifacts
 from atlas_mlplugin.server.configuration import Ports, write_configuration, write_private
 from atlas_mlplugin.server.errors import LauncherError
 from atlas_mlplugin.server.state import StateDir, free_port
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD_ENV = "ATLAS_ML_ADMIN_PASSWORD"

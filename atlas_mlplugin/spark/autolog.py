@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import logging
 import uuid
 import weakref
 from datetime import datetime, timezone
@@ -25,9 +24,10 @@ from atlas_mlplugin import naming
 from atlas_mlplugin.delivery.deliverer import Deliverer
 from atlas_mlplugin.delivery.operations import OpKind, op_of
 from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
+from atlas_mlplugin.scrubbing import logger
 from atlas_mlplugin.spark.plan import PlanSources, read_plan
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 _inside_fit: contextvars.ContextVar[bool] = contextvars.ContextVar("atlas_ml_inside_fit", default=False)
 _runs: weakref.WeakKeyDictionary[Any, TrainingRunSpec] = weakref.WeakKeyDictionary()

@@ -9,14 +9,14 @@ incomplete lineage instead of looking clean.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from atlas_mlplugin import naming
+from atlas_mlplugin.scrubbing import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 # Leaves that produce rows without reading any data: nothing to name, nothing missing.
 GENERATED_LEAVES = frozenset({"Range", "OneRowRelation"})
