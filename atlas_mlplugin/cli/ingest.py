@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,31 +53,107 @@ def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float, i
         sys.exit(1)
 
 
+def _receiver_token(token_file: Path | None) -> str:
+    """The bearer token from --token-file (read once, surrounding whitespace stripped), else the environment."""
+    from atlas_mlplugin.openlineage.receiver import TOKEN_ENV
+
+    if token_file is None:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise click.UsageError(f"a token is required: --token-file PATH (a file holding it) or {TOKEN_ENV}")
+        return token
+    try:
+        token = token_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {token_file}: {exc}", param_hint="--token-file") from None
+    if not token:
+        raise click.BadParameter(f"{token_file} is empty; put the token in it", param_hint="--token-file")
+    if token_file.stat().st_mode & 0o077:
+        click.echo(f"warning: {token_file} is readable by other users; `chmod 600 {token_file}`", err=True)
+    return token
+
+
+def _refuse_token_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.BadParameter(
+            "a token on the command line is visible to every user of this machine in the process list "
+            "(ps, /proc/<pid>/cmdline); put it in a file only you can read and pass --token-file PATH, or set "
+            "ATLAS_ML_RECEIVER_TOKEN",
+            ctx=ctx, param=param)
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--port", type=int, default=5050, show_default=True)
-@click.option("--token", default=lambda: os.environ.get("ATLAS_ML_RECEIVER_TOKEN", ""),
-              help="Bearer token producers must send (default: env ATLAS_ML_RECEIVER_TOKEN).")
+@click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True)
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File holding the bearer token producers must send (read once at start, whitespace "
+                   "stripped). Default: env ATLAS_ML_RECEIVER_TOKEN.")
+@click.option("--token", expose_value=False, callback=_refuse_token_argument, metavar="REFUSED",
+              help="Refused: the process list would show it. Use --token-file or ATLAS_ML_RECEIVER_TOKEN.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where accepted events are kept until they are in Atlas.")
-@click.option("--max-bytes", type=int, default=1 << 20, show_default=True, help="Largest event accepted.")
+@click.option("--max-bytes", type=click.IntRange(1, 1 << 30), default=1 << 20, show_default=True,
+              help="Largest event accepted (bytes); larger ones get 413.")
+@click.option("--threads", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="Worker threads that validate and store events.")
+@click.option("--backlog", type=click.IntRange(1, 65535), default=1024, show_default=True,
+              help="Connections the kernel queues while all are busy (the OS may cap it: net.core.somaxconn).")
+@click.option("--connection-limit", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Connections served at once; more wait in the backlog. Memory is bounded by about "
+                   "connection-limit x max-bytes.")
+@click.option("--timeout", type=click.IntRange(1, 86_400), default=30, show_default=True,
+              help="Seconds a connection may stay idle, or a request stall, before it is closed (a stalled "
+                   "request gets 408).")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between ingest passes.")
 @reads_option
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, token: str, directory: Path, max_bytes: int,
-          interval: float, include_reads: bool) -> None:
-    """Receive OpenLineage events over HTTP (POST /api/v1/lineage) and feed them to Atlas."""
-    from atlas_mlplugin.openlineage.receiver import make_server, serve_in_background
+def serve(ctx: click.Context, host: str, port: int, token_file: Path | None, directory: Path, max_bytes: int,
+          threads: int, backlog: int, connection_limit: int, timeout: int, interval: float,
+          include_reads: bool) -> None:
+    """Receive OpenLineage events over HTTP (POST /api/v1/lineage) and feed them to Atlas.
 
-    if not token:
-        raise click.UsageError("a token is required: --token or ATLAS_ML_RECEIVER_TOKEN")
-    server = make_server(host, port, token=token, directory=directory, max_bytes=max_bytes)
-    serve_in_background(server)
-    click.echo(f"receiving OpenLineage events on http://{host}:{server.server_address[1]}/api/v1/lineage", err=True)
-    ingestor = _ingestor(ctx, include_reads)
+    An event is answered 201 once it is on disk in --dir (credentials scrubbed); a loop applies the
+    directory to Atlas every --interval seconds, so producers never wait on Atlas. Stop with Ctrl-C or
+    SIGTERM."""
+    import signal
+
+    from pydantic import ValidationError
+
+    from atlas_mlplugin.openlineage.receiver import Receiver, ReceiverSettings, serve_in_background
+    from atlas_mlplugin.scrubbing import logger, scrub_text
+
+    log = logger("atlas_mlplugin.cli.serve")
     try:
-        while True:
-            _drain_once(ingestor, directory)
+        settings = ReceiverSettings(host=host, port=port, token=_receiver_token(token_file), directory=directory,
+                                    max_bytes=max_bytes, threads=threads, backlog=backlog,
+                                    connection_limit=connection_limit, timeout=timeout)
+    except ValidationError as exc:  # the message names the setting; it never contains the token's value
+        raise click.UsageError(exc.errors(include_input=False)[0]["msg"]) from None
+    try:
+        receiver = Receiver(settings)
+    except (OSError, ValueError) as exc:  # address in use, unknown host ...
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    thread = serve_in_background(receiver)
+    # `docker stop` and systemd send SIGTERM: stop as on Ctrl-C (accepted events are already on disk).
+    if threading.current_thread() is threading.main_thread():  # (signal handlers can only be set there)
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    click.echo(f"receiving OpenLineage events on {receiver.url}", err=True)
+    try:
+        ingestor = _ingestor(ctx, include_reads)
+        while thread.is_alive():
+            try:
+                _drain_once(ingestor, directory)
+            except Exception as exc:  # noqa: BLE001 - one bad pass (a bad file, a full disk) must not end serve
+                log.debug("ingest pass failed", exc_info=True)
+                click.echo(f"ingest pass failed, trying again in {interval:g} s: "
+                           f"{scrub_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}", err=True)
             time.sleep(interval)
+        raise click.ClickException("the receiver stopped unexpectedly; see the log above")
     except KeyboardInterrupt:
-        server.shutdown()
+        click.echo("stopping: finishing requests under way", err=True)
+    finally:
+        receiver.shutdown()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

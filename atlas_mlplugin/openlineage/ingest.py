@@ -20,7 +20,7 @@ from atlas_mlplugin.mapping.entities import dataset_stub_entity
 from atlas_mlplugin.mapping.names import QUALIFIED_NAME
 from atlas_mlplugin.mapping.openlineage import output_type, process_entity, unresolved_inputs
 from atlas_mlplugin.mapping.tags import incomplete_lineage_tags
-from atlas_mlplugin.model.openlineage import RunEvent, is_training
+from atlas_mlplugin.model.openlineage import RunEvent, is_training, parse_run_event
 from atlas_mlplugin.naming import display_name
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ class LineageIngestor:
 
         def handle(path: Path, data: bytes) -> None:
             try:
-                event = RunEvent.model_validate_json(data)
-            except ValueError as exc:  # malformed JSON or not a RunEvent (pydantic's error is a ValueError)
+                event = parse_run_event(data)  # the receiver's parser: nesting checked first, one-line reasons
+            except ValueError as exc:  # InvalidRunEventError, the only error parse_run_event raises
                 raise InvalidEventError(f"not a valid OpenLineage RunEvent: {exc}") from exc
             applied = self.apply(event)
             report.applied += applied
