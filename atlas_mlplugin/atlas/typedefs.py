@@ -7,6 +7,7 @@ typeVersion; `check` cannot see the server and does not enforce that, but `apply
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,6 +31,10 @@ RELATIONSHIP_CATEGORIES = {"ASSOCIATION", "AGGREGATION", "COMPOSITION"}
 PROPAGATE_TAGS = {"NONE", "ONE_TO_TWO", "TWO_TO_ONE", "BOTH"}
 VERSION_RE = re.compile(r"^\d+(\.\d+)*$")
 BASE_DIR_NAME = "00-base"
+
+
+TYPEDEFS_LOCK_NAME = "atlas-mlplugin:typedefs"
+HTTP_CONFLICT = 409
 
 
 class TypedefServer(Protocol):
@@ -260,7 +265,23 @@ def _version_key(version: str) -> tuple[int, ...]:
 def apply(server: TypedefServer, root: Path | None = None, *, only_base: bool = False,
           dry_run: bool = False) -> ApplyReport:
     """Make the server's types match the files: create missing types, update those whose typeVersion
-    differs (never downgrade), leave the rest. Running it twice changes nothing the second time."""
+    differs (never downgrade), leave the rest. Running it twice changes nothing the second time.
+
+    Two processes applying at once (two `server start`, two ingests after a restart) are no error: on this
+    host they take turns (the client's write lock on TYPEDEFS_LOCK_NAME); from two hosts, the one whose
+    create Atlas answers "409 Conflict" (the other created the types first) reads the types again and
+    applies what is still missing."""
+    writing = getattr(server, "writing", None)
+    with writing([TYPEDEFS_LOCK_NAME]) if writing is not None else contextlib.nullcontext():
+        try:
+            return _apply_once(server, root, only_base=only_base, dry_run=dry_run)
+        except AtlasMlError as exc:
+            if getattr(exc, "status", None) != HTTP_CONFLICT or dry_run:
+                raise
+            return _apply_once(server, root, only_base=only_base, dry_run=dry_run)
+
+
+def _apply_once(server: TypedefServer, root: Path | None, *, only_base: bool, dry_run: bool) -> ApplyReport:
     docs, issues = load_documents(root or default_typedefs_dir(), only_base=only_base)
     existing = _server_index(server.get_typedefs())
     issues += validate(docs, known_types=existing)

@@ -98,3 +98,7 @@ def cli(ctx: click.Context, config: Path | None, verbose: bool) -> None:
         if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
             handler.addFilter(ScrubbingFilter())
     ctx.obj = {"config": config}
+
+
+if __name__ == "__main__":  # python -m atlas_mlplugin.cli.main
+    cli(prog_name="atlas-ml")
