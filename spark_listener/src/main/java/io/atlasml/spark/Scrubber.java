@@ -55,16 +55,25 @@ public final class Scrubber {
             "password|passwd|passphrase|pwd|secret|token|credential|access[._-]?key|secret[._-]?key|"
             + "api[._-]?key|account[._-]?key|shared[._-]?access[._-]?(?:key|signature)|private[._-]?key|"
             + "client[._-]?secret|session[._-]?key|keyfile";
+    /**
+     * scrubbing.py's {@code [\w.-]*(?:SECRET_WORDS)[\w.-]*}, the name part of a parameter or an assignment,
+     * as an atomic group. It matches the same text: what follows it ({@code \s*[=:]}) is never in
+     * {@code [\w.-]}, so it always ends where the run of name characters ends, whichever secret word it found;
+     * but once it has matched it is not tried again from each earlier secret word, which made a 4 KB
+     * "password.password...." take seconds (cubic backtracking).
+     */
+    private static final String SECRET_KEY_RUN = "(?>[\\w.-]*(?:" + SECRET_WORDS + ")[\\w.-]*+)";
     /** A whole {@code ;name=value}, {@code ?name=value} or {@code &name=value} parameter. */
     private static final Pattern SECRET_PARAM = Pattern.compile(
-            "([;?&])\\s*(?:(?:" + SECRET_PARAM_EXACT + ")|[\\w.-]*(?:" + SECRET_WORDS + ")[\\w.-]*)"
-            + "\\s*=[^;&\\s]*", NOCASE);
+            "([;?&])\\s*(?:(?:" + SECRET_PARAM_EXACT + ")|" + SECRET_KEY_RUN + ")\\s*=[^;&\\s]*", NOCASE);
     /**
      * {@code scheme://userinfo@}: the userinfo goes, the scheme and host stay. (A password may hold "#",
-     * which a careless URL leaves unencoded.)
+     * which a careless URL leaves unencoded.) The scheme's parts are possessive, which matches what
+     * scrubbing.py's pattern matches ("//" can only follow the last ":"), because Java recurses once per
+     * repetition of a group: a 16 KB "a:a:a:..." overflowed the stack.
      */
     private static final Pattern USERINFO = Pattern.compile(
-            B + "([a-z][a-z0-9+.-]*:(?:[a-z0-9+.-]+:)*//)([^/\\s?#;@]+(?::[^/\\s?;@]*)?)@", NOCASE);
+            B + "([a-z][a-z0-9+.-]*+:(?:[a-z0-9+.-]++:)*+//)([^/\\s?#;@]+(?::[^/\\s?;@]*)?)@", NOCASE);
     /** Oracle thin: {@code jdbc:oracle:thin:user/pass@host}. */
     private static final Pattern ORACLE_CREDS = Pattern.compile(
             "((?:jdbc:)?oracle:[a-z0-9]+:)[^@/\\s]+/[^@\\s]*@", NOCASE);
@@ -83,13 +92,21 @@ public final class Scrubber {
     private static final Pattern TRAILING_SEPARATORS = Pattern.compile("[?&;]+$", LINES);
 
     // --- free text -------------------------------------------------------------------------------------
+    /**
+     * Where scrubbing.py's {@code \b([\w.-]*(?:SECRET_WORDS)[\w.-]*)(\s*[=:]\s*)} can match: at the first
+     * word character of a run of {@code [\w.-]} characters (an earlier boundary of the run matches whenever a
+     * later one does, so the scan never gets further into a run), and only when the run is followed by "=" or
+     * ":". Starting there (the run's leading "." and "-" kept in {@code lead}) gives the same matches in linear
+     * time, where trying every boundary of a long dotted name ("a.a.a....") took seconds.
+     */
+    private static final String ASSIGNMENT_START = "(?<![\\w.-])(?<lead>[.-]*+)(?=[\\w.-]*+\\s*[=:])" + B;
     /** "password=...", "token: ...", "AccountKey=..." in free text. */
-    private static final Pattern SECRET_ASSIGNMENT = Pattern.compile(
-            B + "([\\w.-]*(?:" + SECRET_WORDS + ")[\\w.-]*)(\\s*[=:]\\s*)(\"[^\"]*\"|'[^']*'|[^\\s,;&)}\\]]+)",
+    static final Pattern SECRET_ASSIGNMENT = Pattern.compile(ASSIGNMENT_START
+            + "(?<key>" + SECRET_KEY_RUN + ")(?<sep>\\s*[=:]\\s*)(?<value>\"[^\"]*\"|'[^']*'|[^\\s,;&)}\\]]+)",
             NOCASE);
     /** The same in a name, where a value ends at a path separator ("/data/token=abc/part-0"). */
-    private static final Pattern SECRET_ASSIGNMENT_IN_NAME = Pattern.compile(
-            B + "([\\w.-]*(?:" + SECRET_WORDS + ")[\\w.-]*)(\\s*[=:]\\s*)(\"[^\"]*\"|'[^']*'|[^\\s,;&)}\\]/]+)",
+    static final Pattern SECRET_ASSIGNMENT_IN_NAME = Pattern.compile(ASSIGNMENT_START
+            + "(?<key>" + SECRET_KEY_RUN + ")(?<sep>\\s*[=:]\\s*)(?<value>\"[^\"]*\"|'[^']*'|[^\\s,;&)}\\]/]+)",
             NOCASE);
     /** "Authorization: Bearer abc", "X-Api-Key: abc" (the scheme stays, the credential goes). */
     private static final Pattern AUTH_HEADER = Pattern.compile(
@@ -200,9 +217,15 @@ public final class Scrubber {
         s = replace(AUTH_HEADER, s, m -> m.group(1) + m.group(2) + (m.group(3) != null ? m.group(3) + " " : "")
                 + MASK);
         s = replace(BEARER, s, m -> m.group(1) + " " + MASK);
-        s = replace(assignment, s, m -> MASK.equals(m.group(3)) ? m.group() : m.group(1) + m.group(2) + MASK);
+        s = maskAssignments(s, assignment);
         s = ORACLE_BARE.matcher(s).replaceAll("$1/" + Matcher.quoteReplacement(MASK) + "@");
         return TOKEN_SHAPES.matcher(s).replaceAll(Matcher.quoteReplacement(MASK));
+    }
+
+    /** Secret assignments' values masked (one already masked is left as it is). */
+    static String maskAssignments(String text, Pattern assignment) {
+        return replace(assignment, text, m -> MASK.equals(m.group("value")) ? m.group()
+                : m.group("lead") + m.group("key") + m.group("sep") + MASK);
     }
 
     private static String stripCredentials(String text, boolean keepUser) {
@@ -222,7 +245,7 @@ public final class Scrubber {
      * Credential parameters removed with their separator ("?" stays for the parameters after it), and a "?"
      * left with nothing after it removed too: "app?user=a&password=b x" -> "app x".
      */
-    private static String dropSecretParams(String text) {
+    static String dropSecretParams(String text) {
         String dropped = replace(SECRET_PARAM, text, m -> "?".equals(m.group(1)) ? "?" : "");
         return EMPTY_QUERY.matcher(dropped.replace("?&", "?").replace("?;", "?")).replaceAll("");
     }
