@@ -90,13 +90,16 @@ public class AtlasQueryListener implements QueryExecutionListener {
         }
     }
 
-    /** "<app>.<command>.<output>" so that one job stays one Atlas process however often it runs. */
+    /**
+     * "<app>.<command>.<output>" so that one job stays one Atlas process however often it runs. The parts are
+     * scrubbed before jobSafe folds "=" and spaces into "_", after which "password=x" is no longer recognisable.
+     */
     static String jobName(String appName, PlanExtractor.Facts facts, String executionId) {
-        String app = appName == null || appName.isBlank() ? "spark" : Names.jobSafe(appName);
+        String app = appName == null || appName.isBlank() ? "spark" : Names.jobSafe(Scrubber.scrubName(appName));
         if (!facts.outputs.isEmpty()) {
             String command = facts.command == null ? "write" : Names.snake(facts.command);
-            return app + "." + command + "." + Names.jobSafe(facts.outputs.get(0).name);
+            return app + "." + command + "." + Names.jobSafe(facts.outputs.get(0).name); // DatasetRef: scrubbed
         }
-        return app + ".execution-" + executionId;
+        return app + ".execution-" + Names.jobSafe(Scrubber.scrubName(executionId));
     }
 }

@@ -5,8 +5,6 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.WeakHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * What the two listeners share in one JVM: the settings, the dispatcher and its transport, and small bounded
@@ -15,7 +13,7 @@ import org.slf4j.LoggerFactory;
  * flush), with a JVM shutdown hook as the last resort.
  */
 public final class AtlasRuntime {
-    private static final Logger LOG = LoggerFactory.getLogger(AtlasRuntime.class);
+    private static final ScrubbedLogger LOG = ScrubbedLogger.of(AtlasRuntime.class);
     private static AtlasRuntime current;
 
     public final AtlasConfig config;

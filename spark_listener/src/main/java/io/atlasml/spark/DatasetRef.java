@@ -7,7 +7,9 @@ import java.util.Objects;
 
 /**
  * A dataset named the OpenLineage way (namespace + name), with the few facts an event carries about it.
- * Built on Spark's listener thread from plan nodes; everything in it is already scrubbed.
+ * Built on Spark's listener thread from plan nodes. Scrubbed here, whoever builds it: the namespace and the
+ * data source URI as URIs, the name and format as names (a table named {@code orders;password=x}, a path
+ * {@code /data/token=abc/part-0}); job names are made from these names, so they must be clean before that.
  */
 public final class DatasetRef {
     /** A field of the dataset's schema. */
@@ -33,10 +35,10 @@ public final class DatasetRef {
 
     public DatasetRef(String namespace, String name, String sourceUri, String format, List<Field> fields,
                       DatasetRef symlink) {
-        this.namespace = Objects.requireNonNull(namespace);
-        this.name = Objects.requireNonNull(name);
-        this.sourceUri = sourceUri;
-        this.format = format;
+        this.namespace = Scrubber.scrubUri(Objects.requireNonNull(namespace));
+        this.name = Scrubber.scrubName(Objects.requireNonNull(name));
+        this.sourceUri = Scrubber.scrubUri(sourceUri);
+        this.format = Scrubber.scrubName(format);
         this.fields = fields == null ? List.of() : Collections.unmodifiableList(new ArrayList<>(fields));
         this.symlink = symlink;
     }

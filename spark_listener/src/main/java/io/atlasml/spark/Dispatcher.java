@@ -5,8 +5,6 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Hands records from Spark's listener thread to a daemon thread of our own, through a bounded queue.
@@ -14,7 +12,7 @@ import org.slf4j.LoggerFactory;
  * {@value #LOG_EVERY} drops) logged. {@link #flush} waits, at most a given time, for the queue to drain.
  */
 public final class Dispatcher {
-    private static final Logger LOG = LoggerFactory.getLogger(Dispatcher.class);
+    private static final ScrubbedLogger LOG = ScrubbedLogger.of(Dispatcher.class);
     static final int LOG_EVERY = 100;
 
     private final BlockingQueue<LineageRecord> queue;

@@ -5,15 +5,13 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * POSTs each event to the plugin's receiver (an OpenLineage HTTP endpoint), with a bounded timeout; when it
  * cannot (down, slow, non-2xx), the event goes to the spool instead, so nothing is lost.
  */
 public final class HttpTransport implements Transport {
-    private static final Logger LOG = LoggerFactory.getLogger(HttpTransport.class);
+    private static final ScrubbedLogger LOG = ScrubbedLogger.of(HttpTransport.class);
     private final URI url;
     private final String token;
     private final Duration timeout;

@@ -146,9 +146,10 @@ final class MlEventHandler {
         return r;
     }
 
+    /** "<app>.fit.<estimator uid>", its parts scrubbed before jobSafe folds "=" and spaces into "_". */
     static String jobName(String appName, String estimatorUid) {
-        String app = appName == null || appName.isBlank() ? "spark" : Names.jobSafe(appName);
-        return app + ".fit." + Names.jobSafe(estimatorUid);
+        String app = appName == null || appName.isBlank() ? "spark" : Names.jobSafe(Scrubber.scrubName(appName));
+        return app + ".fit." + Names.jobSafe(Scrubber.scrubName(String.valueOf(estimatorUid)));
     }
 
     /** Estimator class, uid and explicitly set / default params (stringified); a Pipeline's stages likewise. */
@@ -202,6 +203,8 @@ final class MlEventHandler {
         } else {
             s = String.valueOf(v);
         }
+        // scrubbed before it is cut: a cut can split "user:pw@host" so that no rule recognises what is left
+        s = Scrubber.scrubText(s.length() > 8 * MAX_PARAM ? s.substring(0, 8 * MAX_PARAM) : s);
         return s.length() > MAX_PARAM ? s.substring(0, MAX_PARAM) + "..." : s;
     }
 
