@@ -28,12 +28,18 @@ _SECRET_PARAM_EXACT = ("user|username|uid|pwd|passwd|sig|signature|se|sp|sv|sr|s
 _SECRET_WORDS = ("password|passwd|passphrase|pwd|secret|token|credential|access[._-]?key|secret[._-]?key|"
                  "api[._-]?key|account[._-]?key|shared[._-]?access[._-]?(?:key|signature)|private[._-]?key|"
                  "client[._-]?secret|session[._-]?key|keyfile")
+# The name part of a parameter or an assignment, as an atomic group: what follows it (\s*[=:]) is never in
+# [\w.-], so it always ends where the run of name characters ends, whichever secret word it found; atomic, it
+# is not tried again from each earlier secret word, which made a 4 KB "password.password...." take seconds.
+_SECRET_KEY_RUN = rf"(?>[\w.-]*(?:{_SECRET_WORDS})[\w.-]*+)"
 # A whole ;name=value, ?name=value or &name=value parameter.
-_SECRET_PARAM = re.compile(rf"([;?&])\s*(?:(?:{_SECRET_PARAM_EXACT})|[\w.-]*(?:{_SECRET_WORDS})[\w.-]*)"
-                           r"\s*=[^;&\s]*", re.IGNORECASE | re.ASCII)
+_SECRET_PARAM = re.compile(rf"([;?&])\s*(?:(?:{_SECRET_PARAM_EXACT})|{_SECRET_KEY_RUN})\s*=[^;&\s]*",
+                           re.IGNORECASE | re.ASCII)
 # scheme://userinfo@: the userinfo goes, the scheme and host stay.
 # (A password may hold "#", which a careless URL leaves unencoded.)
-_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*:(?:[a-z0-9+.-]+:)*//)([^/\s?#;@]+(?::[^/\s?;@]*)?)@",
+# (The scheme's parts are possessive and bounded, so that "a:a:a:..." or "a.a.a...." costs linear time: a
+# scheme has a few short parts, "jdbc:mysql:loadbalance://"; a longer run is matched from a later boundary.)
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]{0,63}+:(?:[a-z0-9+.-]{1,63}+:){0,7}+//)([^/\s?#;@]+(?::[^/\s?;@]*)?)@",
                        re.IGNORECASE | re.ASCII)
 # Oracle thin: jdbc:oracle:thin:user/pass@host
 _ORACLE_CREDS = re.compile(r"((?:jdbc:)?oracle:[a-z0-9]+:)[^@/\s]+/[^@\s]*@", re.IGNORECASE | re.ASCII)
@@ -43,13 +49,17 @@ _EMPTY_QUERY = re.compile(r"\?&*(?=[\s#\"'()\[\]{}<>,]|$)")
 _CONTAINER_SCHEMES = re.compile(r"(wasbs?|abfss?)://", re.IGNORECASE)
 
 # --- free text ----------------------------------------------------------------------------------------
+# Where an assignment can start: at the first word character of a run of [\w.-] characters followed by "="
+# or ":" (the run's leading "." and "-" kept in `lead`). Starting only there gives the matches a plain
+# \b([\w.-]*...) would, in linear time: trying every boundary of a long dotted name took seconds.
+_ASSIGNMENT_START = r"(?<![\w.-])(?P<lead>[.-]*+)(?=[\w.-]*+\s*[=:])\b"
 # "password=...", "token: ...", "AccountKey=..." in free text.
 _SECRET_ASSIGNMENT = re.compile(
-    rf"\b([\w.-]*(?:{_SECRET_WORDS})[\w.-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&)}}\]]+)",
+    rf"{_ASSIGNMENT_START}(?P<key>{_SECRET_KEY_RUN})(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&)}}\]]+)",
     re.IGNORECASE | re.ASCII)
 # The same in a name, where a value ends at a path separator ("/data/token=abc/part-0").
 _SECRET_ASSIGNMENT_IN_NAME = re.compile(
-    rf"\b([\w.-]*(?:{_SECRET_WORDS})[\w.-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&)}}\]/]+)",
+    rf"{_ASSIGNMENT_START}(?P<key>{_SECRET_KEY_RUN})(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&)}}\]/]+)",
     re.IGNORECASE | re.ASCII)
 # "Authorization: Bearer abc", "X-Api-Key: abc" (the scheme stays, the credential goes).
 _AUTH_HEADER = re.compile(
@@ -107,7 +117,7 @@ def _scrub(text: str, *, keep_user: bool, assignment: re.Pattern[str]) -> str:
     scrubbed = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) + ' ' if m.group(3) else ''}{MASK}",
                                 scrubbed)
     scrubbed = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", scrubbed)
-    scrubbed = assignment.sub(lambda m: m.group(0) if m.group(3) == MASK else m.group(1) + m.group(2) + MASK,
+    scrubbed = assignment.sub(lambda m: m.group(0) if m["value"] == MASK else m["lead"] + m["key"] + m["sep"] + MASK,
                               scrubbed)
     scrubbed = _ORACLE_BARE.sub(rf"\1/{MASK}@", scrubbed)
     return _TOKEN_SHAPES.sub(MASK, scrubbed)

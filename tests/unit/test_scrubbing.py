@@ -104,3 +104,26 @@ def test_log_records_are_scrubbed_before_any_handler_sees_them(caplog: pytest.Lo
     text = caplog.text
     assert "pw123" not in text and "abcdefghijklmnop" not in text
     assert "postgresql://db/app" in text and "password=***" in text
+
+
+ADVERSARIAL = ["password." * 7000, "a." * 32000, "a:" * 32000, "a.b-" * 16000 + "password=x", "?password=" * 6000,
+               "scott/" * 10000 + "@h", "Authorization: Bearer " * 3000, "-----BEGIN PRIVATE KEY-----" * 2000]
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL, ids=lambda t: f"{t[:12]}...x{len(t)}")
+def test_adversarial_input_does_not_hang_the_scrubber(text: str) -> None:
+    """Every event string goes through the scrubber on the receiver's threads: one must not tie a worker up
+    (patterns that backtracked took seconds on 4 KB; these are 64 KB and take milliseconds)."""
+    import signal
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the scrubber took over 10 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        for scrub in (scrub_text, scrub_name, scrub_uri):
+            scrub(text)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
