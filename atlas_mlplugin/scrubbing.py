@@ -36,10 +36,10 @@ _SECRET_KEY_RUN = rf"(?>[\w.-]*(?:{_SECRET_WORDS})[\w.-]*+)"
 _SECRET_PARAM = re.compile(rf"([;?&])\s*(?:(?:{_SECRET_PARAM_EXACT})|{_SECRET_KEY_RUN})\s*=[^;&\s]*",
                            re.IGNORECASE | re.ASCII)
 # scheme://userinfo@: the userinfo goes, the scheme and host stay.
-# (A password may hold "#", which a careless URL leaves unencoded.)
+# (A password may hold "#" or "@", which a careless URL leaves unencoded: up to the last "@" of the authority.)
 # (The scheme's parts are possessive and bounded, so that "a:a:a:..." or "a.a.a...." costs linear time: a
 # scheme has a few short parts, "jdbc:mysql:loadbalance://"; a longer run is matched from a later boundary.)
-_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]{0,63}+:(?:[a-z0-9+.-]{1,63}+:){0,7}+//)([^/\s?#;@]+(?::[^/\s?;@]*)?)@",
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]{0,63}+:(?:[a-z0-9+.-]{1,63}+:){0,7}+//)([^/\s?#;@:]*(?::[^/\s?;]*)?)@",
                        re.IGNORECASE | re.ASCII)
 # Oracle thin: jdbc:oracle:thin:user/pass@host
 _ORACLE_CREDS = re.compile(r"((?:jdbc:)?oracle:[a-z0-9]+:)[^@/\s]+/[^@\s]*@", re.IGNORECASE | re.ASCII)

@@ -67,14 +67,14 @@ public final class Scrubber {
     private static final Pattern SECRET_PARAM = Pattern.compile(
             "([;?&])\\s*(?:(?:" + SECRET_PARAM_EXACT + ")|" + SECRET_KEY_RUN + ")\\s*=[^;&\\s]*", NOCASE);
     /**
-     * {@code scheme://userinfo@}: the userinfo goes, the scheme and host stay. (A password may hold "#",
-     * which a careless URL leaves unencoded.) The scheme's parts are possessive and bounded, as in
+     * {@code scheme://userinfo@}: the userinfo goes, the scheme and host stay. (A password may hold "#" or
+     * "@", which a careless URL leaves unencoded: up to the last "@" of the authority.) The scheme's parts are possessive and bounded, as in
      * scrubbing.py: "//" can only follow the last ":", a scheme has a few short parts, a longer run is matched
      * from a later boundary, and so "a:a:a:..." costs linear time (unbounded, Java recursed once per
      * repetition and a 16 KB "a:a:a:..." overflowed the stack; Python took seconds).
      */
     private static final Pattern USERINFO = Pattern.compile(
-            B + "([a-z][a-z0-9+.-]{0,63}+:(?:[a-z0-9+.-]{1,63}+:){0,7}+//)([^/\\s?#;@]+(?::[^/\\s?;@]*)?)@", NOCASE);
+            B + "([a-z][a-z0-9+.-]{0,63}+:(?:[a-z0-9+.-]{1,63}+:){0,7}+//)([^/\\s?#;@:]*(?::[^/\\s?;]*)?)@", NOCASE);
     /** Oracle thin: {@code jdbc:oracle:thin:user/pass@host}. */
     private static final Pattern ORACLE_CREDS = Pattern.compile(
             "((?:jdbc:)?oracle:[a-z0-9]+:)[^@/\\s]+/[^@\\s]*@", NOCASE);

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 class ScrubberTest {
@@ -38,13 +37,8 @@ class ScrubberTest {
         assertEquals("jdbc:oracle:thin:@db:1521/orcl", Scrubber.scrubUri("jdbc:oracle:thin:scott/tiger@db:1521/orcl"));
     }
 
-    /**
-     * A password with an unencoded "@" loses only its head: the shared rule (scrubbing.py's _USERINFO, which
-     * this class follows to the letter) stops the userinfo at the first "@". Off until both sides change
-     * together, with a vector in tests/vectors/scrubbing.json.
-     */
+    /** A password with an unencoded "@" goes whole: the userinfo runs to the last "@" of the authority. */
     @Test
-    @Disabled("shared rule: an unencoded '@' in a URL password leaves its tail (Python and Java alike)")
     void unencodedAtInAPassword() {
         assertEquals("https://host/path", Scrubber.scrubUri("https://user:pa@ss@host/path"));
     }
