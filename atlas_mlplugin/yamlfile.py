@@ -372,9 +372,12 @@ class _LimitedLoader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except yaml.YAMLError:
             raise
-        except (ValueError, TypeError, OverflowError) as exc:  # 2024-13-45, an int of 5,000 digits ...
+        # 2024-13-45, an int of 5,000 digits, !!bool maybe (KeyError), !!timestamp abc (AttributeError) ...
+        except (ValueError, TypeError, OverflowError, LookupError, AttributeError) as exc:
             tag = node.tag.rsplit(":", 1)[-1]
-            raise _Refused(problem=f"cannot read {_short(node)} as a {tag} ({exc}); put it in quotes if it is "
+            # A ValueError says what is wrong (month must be in 1..12); the others only how PyYAML tripped.
+            why = f" ({exc})" if isinstance(exc, (ValueError, OverflowError)) else ""
+            raise _Refused(problem=f"cannot read {_short(node)} as a YAML {tag}{why}; put it in quotes if it is "
                                    "text", problem_mark=node.start_mark) from None
 
 
