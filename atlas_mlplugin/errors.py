@@ -14,3 +14,19 @@ class AtlasMlError(Exception):
 
 class NotRegisteredError(AtlasMlError, LookupError):
     """An entity the call refers to is not in Atlas."""
+
+
+class LocalPathError(AtlasMlError, OSError):
+    """A `local_path` to fingerprint does not exist, is an empty directory, or cannot be read.
+
+    An OSError too, so code that caught the plain FileNotFoundError / PermissionError of earlier versions
+    still catches it."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"local_path {path}: {problem}; fix the path (in a catalog file, a relative path is "
+                         "relative to the file's folder), or give sha256 instead of local_path")
+
+    def __reduce__(self) -> tuple[type[LocalPathError], tuple[object, str]]:
+        return type(self), (self.path, self.problem)  # args hold the message only; rebuild from the parts

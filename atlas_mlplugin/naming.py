@@ -191,9 +191,16 @@ def from_user(text: str, *, base_dir: str | Path | None = None) -> str:
     if text.startswith("~"):
         text = os.path.expanduser(text)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    if text.startswith(("/", "./", "../")) or text in (".", "..") or (text and (base / text).exists()):
+    if text.startswith(("/", "./", "../")) or text in (".", "..") or (text and _exists(base / text)):
         return from_path(text, base_dir=base).qualified_name
     return text
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. a name longer than the file system allows (ENAMETOOLONG): no file by that name
+        return False
 
 
 def display_name(qualified_name: str) -> str:

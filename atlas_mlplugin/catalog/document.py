@@ -8,6 +8,7 @@ pydantic-style `loc` so the loader can point at the YAML line.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -18,10 +19,12 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
 )
 
+from atlas_mlplugin.errors import LocalPathError
 from atlas_mlplugin.licenses.catalog import LicenseCatalog, UnknownLicenseError
 from atlas_mlplugin.model import (
     ConsentRecordSpec,
@@ -31,7 +34,7 @@ from atlas_mlplugin.model import (
     ModelSpec,
     TrainingRunSpec,
 )
-from atlas_mlplugin.model.assets import NAMES_NORMALIZED
+from atlas_mlplugin.model.assets import NAMES_NORMALIZED, local_path_problem
 from atlas_mlplugin.yamlfile import Loc, loc_to_path
 
 # Tags of the training-run output union. Pydantic puts the chosen tag into error locations; the loader
@@ -159,22 +162,28 @@ class CatalogDocument(BaseModel):
         return found
 
     def derivations_in_order(self) -> list[DerivationSpec]:
-        """Derivations ordered so that one producing a dataset comes before those reading it."""
+        """Derivations ordered so that one producing a dataset comes before those reading it (file order
+        otherwise). Iterative: a chain of thousands of derivations must not exhaust Python's stack."""
         producer = {ds.qualified_name: i for i, d in enumerate(self.derivations) for ds in d.outputs}
+        upstream = [[producer[qn] for qn in d.inputs if qn in producer] for d in self.derivations]
         done: set[int] = set()
         ordered: list[DerivationSpec] = []
-
-        def visit(i: int, path: tuple[int, ...]) -> None:
-            if i in done or i in path:  # a cycle is a validation problem; do not loop on it here
-                return
-            for qn in self.derivations[i].inputs:
-                if qn in producer:
-                    visit(producer[qn], (*path, i))
-            done.add(i)
-            ordered.append(self.derivations[i])
-
-        for i in range(len(self.derivations)):
-            visit(i, ())
+        for root in range(len(self.derivations)):
+            if root in done:
+                continue
+            path = {root}  # a cycle is a validation problem; do not loop on it here
+            stack = [(root, iter(upstream[root]))]
+            while stack:
+                i, pending = stack[-1]
+                k = next((k for k in pending if k not in done and k not in path), None)
+                if k is None:
+                    stack.pop()
+                    path.discard(i)
+                    done.add(i)
+                    ordered.append(self.derivations[i])
+                else:
+                    path.add(k)
+                    stack.append((k, iter(upstream[k])))
         return ordered
 
     def model_specs(self) -> dict[str, ModelSpec]:
@@ -201,10 +210,65 @@ class CatalogDocument(BaseModel):
                               for r in self.training_runs],
         })
 
-    def reference_problems(self, *, catalog: LicenseCatalog | None = None,
-                           allow_external_refs: bool = False) -> list[Problem]:
-        """What is wrong between entries (see `_References`); empty when the file is consistent."""
-        return _References(self, catalog or LicenseCatalog.from_csv(), allow_external_refs).check()
+    def local_path_problems(self, base: Path) -> list[Problem]:
+        """A local_path to fingerprint (sha256 not given) that is missing, unreadable or an empty directory,
+        relative paths taken relative to `base`; found now, so apply fails before it writes anything."""
+        specs: list[tuple[Loc, DatasetSpec | ModelSpec]] = list(self.all_datasets())
+        specs += [(("models", i), m) for i, m in enumerate(self.models)]
+        specs += [(("training_runs", i, "outputs", j), m) for i, run in enumerate(self.training_runs)
+                  for j, m in enumerate(run.outputs) if isinstance(m, ModelSpec)]
+        problems = []
+        for loc, spec in specs:
+            if spec.local_path is None or spec.sha256:
+                continue
+            path = spec.local_path if spec.local_path.is_absolute() else base / spec.local_path
+            problem = local_path_problem(path)
+            if problem:
+                message = str(LocalPathError(path, problem)).removeprefix("local_path ")  # the field is named already
+                problems.append(Problem((*loc, "local_path"), message))
+        return problems
+
+    def reference_problems(self, *, catalog: LicenseCatalog | None = None, allow_external_refs: bool = False,
+                           incomplete: Collection[str] = ()) -> list[Problem]:
+        """What is wrong between entries (see `_References`); empty when the file is consistent. `incomplete`
+        names sections some entries of which were left out (refused by validation): references into them
+        are not checked, since they may name a left-out entry."""
+        return _References(self, catalog or LicenseCatalog.from_csv(), allow_external_refs, incomplete).check()
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The entries of a catalog that validation accepted, when it refused others: checked as well, so that
+    one reading reports every problem of the file (a wrong license beside a bad name), not one kind a run."""
+
+    doc: CatalogDocument
+    incomplete: frozenset[str]  # sections with refused entries
+    kept: dict[str, list[int]]  # for those sections, the index in the file of each entry kept
+
+    def file_loc(self, loc: Loc) -> Loc:
+        """A location in `doc` as a location in the file."""
+        if len(loc) >= 2 and isinstance(loc[0], str) and loc[0] in self.kept and isinstance(loc[1], int):
+            return (loc[0], self.kept[loc[0]][loc[1]], *loc[2:])
+        return loc
+
+
+def partial_document(data: dict[str, Any], errors: list[Any], context: dict[str, Any] | None) -> Partial | None:
+    """The document without the entries pydantic's `errors` point into; None when an error concerns the file
+    as a whole (the version, an unknown section, a section that is no list): then nothing is checked further."""
+    refused: dict[str, set[int]] = {}
+    for err in errors:
+        loc = err["loc"]
+        if len(loc) < 2 or loc[0] not in _SECTIONS or not isinstance(loc[1], int) \
+                or not isinstance(data.get(loc[0]), list):
+            return None
+        refused.setdefault(loc[0], set()).add(loc[1])
+    kept = {section: [i for i in range(len(data[section])) if i not in bad] for section, bad in refused.items()}
+    trimmed = {**data, **{section: [data[section][i] for i in index] for section, index in kept.items()}}
+    try:
+        doc = CatalogDocument.model_validate(trimmed, context=context)
+    except ValidationError:  # not expected (entries are validated one by one), but then: nothing further
+        return None
+    return Partial(doc, frozenset(refused), kept)
 
 
 @dataclass(frozen=True)
@@ -216,14 +280,68 @@ class Problem:
     see: Loc | None = None  # where the clashing entry is, for "duplicate" problems
 
 
+def strongly_connected(edges: list[list[int]]) -> list[int]:
+    """For each node of a directed graph (node i has edges to edges[i]) the id of its strongly connected
+    component. Kosaraju's two passes, iterative, so any graph size and depth is fine (linear time)."""
+    seen = [False] * len(edges)
+    finished: list[int] = []
+    for start in range(len(edges)):
+        if seen[start]:
+            continue
+        seen[start] = True
+        stack = [(start, iter(edges[start]))]
+        while stack:
+            node, targets = stack[-1]
+            nxt = next((t for t in targets if not seen[t]), None)
+            if nxt is None:
+                stack.pop()
+                finished.append(node)
+            else:
+                seen[nxt] = True
+                stack.append((nxt, iter(edges[nxt])))
+    reverse: list[list[int]] = [[] for _ in edges]
+    for node, targets in enumerate(edges):
+        for target in targets:
+            reverse[target].append(node)
+    component = [-1] * len(edges)
+    for start in reversed(finished):
+        if component[start] != -1:
+            continue
+        component[start] = start
+        todo = [start]
+        while todo:
+            for source in reverse[todo.pop()]:
+                if component[source] == -1:
+                    component[source] = start
+                    todo.append(source)
+    return component
+
+
+# "Did you mean" compares a wrong name with every name of the file (difflib, quadratic in the name's length):
+# 2,000 wrong inputs against 2,000 datasets took 85 s. A file with that many wrong names has one mistake
+# (a renamed prefix, say) that the first few hints show.
+MAX_HINTS = 20
+
+
 class _References:
     """Cross-reference checks, each reported at the entry or field at fault."""
 
-    def __init__(self, doc: CatalogDocument, builtin: LicenseCatalog, allow_external: bool) -> None:
+    def __init__(self, doc: CatalogDocument, builtin: LicenseCatalog, allow_external: bool,
+                 incomplete: Collection[str] = ()) -> None:
         self.doc = doc
         self.builtin = builtin
         self.allow_external = allow_external
+        self.incomplete = frozenset(incomplete)
         self.problems: list[Problem] = []
+        self.hints_left = MAX_HINTS
+
+    def _hint(self, name: str, candidates: Collection[str]) -> str:
+        """" Did you mean: a, b?" for names close to `name`, for the first MAX_HINTS wrong names."""
+        if self.hints_left <= 0:
+            return ""
+        self.hints_left -= 1
+        close = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
+        return f" Did you mean: {', '.join(close)}?" if close else ""
 
     def check(self) -> list[Problem]:
         licenses = self._licenses()
@@ -275,25 +393,23 @@ class _References:
         return known
 
     def _dataset(self, loc: Loc, ds: DatasetSpec, licenses: LicenseCatalog, consents: set[str]) -> None:
-        if ds.license is not None:
+        if ds.license is not None and "licenses" not in self.incomplete:
             try:
                 licenses.get(ds.license)
             except UnknownLicenseError as exc:
                 self.problems.append(Problem((*loc, "license"), str(exc)))
         for j, ref in enumerate(ds.consent_records):
-            if ref not in consents and not self.allow_external:
-                close = difflib.get_close_matches(ref, sorted(consents), n=3, cutoff=0.6)
-                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            if ref not in consents and not self.allow_external and "consent_records" not in self.incomplete:
+                hint = self._hint(ref, consents)
                 self.problems.append(Problem((*loc, "consent_records", j), (
                     f"consent record {ref!r} is not declared under consent_records:.{hint}")))
 
     def _inputs(self, loc: Loc, inputs: list[str], datasets: dict[str, Loc]) -> None:
-        if self.allow_external:
+        if self.allow_external or self.incomplete & {"datasets", "derivations"}:
             return
         for j, ref in enumerate(inputs):
             if ref not in datasets:
-                close = difflib.get_close_matches(ref, sorted(datasets), n=3, cutoff=0.6)
-                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                hint = self._hint(ref, datasets)
                 self.problems.append(Problem((*loc, j), (
                     f"input {ref!r} is not a dataset of this file (under datasets: or a derivation's outputs).{hint}"
                     " To refer to a dataset already in Atlas, apply with external references allowed.")))
@@ -303,20 +419,18 @@ class _References:
         declared = {ds.qualified_name for ds in self.doc.datasets}
         producer = {ds.qualified_name: i for i, d in enumerate(self.doc.derivations) for ds in d.outputs
                     if ds.qualified_name not in declared}
-
-        def reaches(start: int, target: int, seen: set[int]) -> bool:
-            for qn in self.doc.derivations[start].inputs:
-                j = producer.get(qn)
-                if j is None or j in seen:
-                    continue
-                if j == target or reaches(j, target, seen | {j}):
-                    return True
-            return False
-
+        # An input read from derivation k closes a cycle when k is this derivation, or when k and this one
+        # reach each other: they are in one strongly connected component of the "feeds" graph.
+        feeds: list[list[int]] = [[] for _ in self.doc.derivations]
+        for i, d in enumerate(self.doc.derivations):
+            for qn in d.inputs:
+                if qn in producer:
+                    feeds[producer[qn]].append(i)
+        component = strongly_connected(feeds)
         for i, d in enumerate(self.doc.derivations):
             for j, qn in enumerate(d.inputs):
                 k = producer.get(qn)
-                if k is not None and (k == i or reaches(k, i, {k})):
+                if k is not None and (k == i or component[k] == component[i]):
                     self.problems.append(Problem(("derivations", i, "inputs", j), (
                         f"input {qn!r} is produced by this derivation or one that reads its outputs: a cycle")))
 
@@ -331,9 +445,8 @@ class _References:
                     inline.append((("training_runs", i, "outputs", j, "qualified_name"), out.qualified_name))
                 elif out in declared:
                     referenced.add(out)
-                else:
-                    close = difflib.get_close_matches(out, sorted(declared), n=3, cutoff=0.6)
-                    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                elif "models" not in self.incomplete:
+                    hint = self._hint(out, declared)
                     self.problems.append(Problem(("training_runs", i, "outputs", j), (
                         f"model {out!r} is not declared under models: (write the model inline, or declare "
                         f"it there).{hint}")))
@@ -345,6 +458,8 @@ class _References:
             else:
                 first[qn] = loc
         for i, m in enumerate(self.doc.models):
+            if "training_runs" in self.incomplete:
+                break  # a left-out run may be the one that produces it
             if m.qualified_name not in referenced and declared.get(m.qualified_name) == ("models", i, "qualified_name"):
                 self.problems.append(Problem(("models", i), (
                     f"model {m.qualified_name!r} is not the output of any training run in this file; list it "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from atlas_mlplugin import naming
+from atlas_mlplugin.errors import LocalPathError
+from atlas_mlplugin.limits import check_name
 
 RunStatus = Literal["RUNNING", "COMPLETED", "FAILED", "ABORTED"]
 ConsentStatus = Literal["given", "refused", "withdrawn", "expired"]
@@ -31,6 +34,15 @@ BASE_DIR = "base_dir"
 NAMES_NORMALIZED = "names_normalized"
 
 
+# How a field's name reads in a message about the value ("inputs is empty" would say the list is).
+_NAME_WORDS = {"inputs": "input", "consent_records": "consent record name"}
+
+
+def _checked_name(value: str, info: ValidationInfo) -> str:
+    """The name unchanged if Atlas can store and find it (limits.check_name), else a ValueError saying why."""
+    return check_name(value, what=_NAME_WORDS.get(info.field_name or "", info.field_name or "name"))
+
+
 def _normalized_name(value: str, info: ValidationInfo) -> str:
     context: dict[str, Any] = info.context or {}
     if context.get(NAMES_NORMALIZED):
@@ -38,23 +50,56 @@ def _normalized_name(value: str, info: ValidationInfo) -> str:
     return naming.from_user(value, base_dir=context.get(BASE_DIR))
 
 
+# A name that becomes (part of) an Atlas qualifiedName: a license id, a consent record, a run id.
+AtlasName = Annotated[str, AfterValidator(_checked_name)]
+
 # A dataset or model name as people give it, stored the one way naming.py names datasets: local paths
-# become absolute file:// URIs, s3a:// becomes s3://, credentials go.
-QualifiedName = Annotated[str, AfterValidator(_normalized_name)]
+# become absolute file:// URIs, s3a:// becomes s3://, credentials go. Checked before normalising (a NUL or a
+# 100k-character name must not reach the file system) and after (normalising lengthens relative paths and
+# decodes %-escapes of file URIs, which may hide a control character).
+QualifiedName = Annotated[str, AfterValidator(_checked_name), AfterValidator(_normalized_name),
+                          AfterValidator(_checked_name)]
+
+
+def local_path_problem(path: Path) -> str | None:
+    """Why `path` cannot be fingerprinted (missing, not a file or directory, unreadable, an empty
+    directory), or None when it can. Cheap: nothing is read."""
+    try:
+        if not path.exists():
+            return "no such file or directory"
+        if path.is_dir():
+            if not os.access(path, os.R_OK | os.X_OK):
+                return "the directory cannot be read (permission denied)"
+            if next((p for p in path.rglob("*") if p.is_file()), None) is None:
+                return "an empty directory (no files in it), nothing to fingerprint"
+            return None
+        if not path.is_file():  # a FIFO or a device would block or never end
+            return "not a regular file or directory"
+        if not os.access(path, os.R_OK):
+            return "the file cannot be read (permission denied)"
+    except OSError as exc:  # a name too long, a loop of symlinks ...
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """Fingerprint of a local file or, for a directory, of its files' relative paths and contents."""
+    """Fingerprint of a local file or, for a directory, of its files' relative paths and contents.
+    Raises LocalPathError naming the path when it cannot be fingerprinted."""
+    problem = local_path_problem(path)
+    if problem:
+        raise LocalPathError(path, problem)
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    if not files:
-        raise FileNotFoundError(f"{path}: no such file, or an empty directory; cannot fingerprint it")
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with file.open("rb") as handle:
-            while block := handle.read(chunk):
-                digest.update(block)
+    try:
+        for file in files:
+            if path.is_dir():
+                digest.update(str(file.relative_to(path)).encode("utf-8", "surrogateescape") + b"\0")
+            with file.open("rb") as handle:
+                while block := handle.read(chunk):
+                    digest.update(block)
+    except OSError as exc:  # a file in the directory that cannot be read, or one removed meanwhile
+        where = getattr(exc, "filename", None) or path
+        raise LocalPathError(path, f"{where} cannot be read ({exc.strerror or exc})") from exc
     return digest.hexdigest()
 
 
@@ -91,8 +136,8 @@ class DatasetSpec(_Spec):
     intended_use: str | None = None
     research_only: bool = Field(default=False, description="Intended use is limited to research")
     data_limitations: str | None = None
-    consent_records: list[str] = Field(default_factory=list, description="qualifiedNames of the consent "
-                                       "records covering the data subjects")
+    consent_records: list[AtlasName] = Field(default_factory=list, description="qualifiedNames of the consent "
+                                             "records covering the data subjects")
     retraction: Retraction | None = None
 
     def fingerprinted(self) -> DatasetSpec:
@@ -103,7 +148,7 @@ class DatasetSpec(_Spec):
 
 
 class ConsentRecordSpec(_Spec):
-    qualified_name: str
+    qualified_name: AtlasName
     name: str
     status: ConsentStatus = "given"
     legal_basis: str | None = Field(default=None, description="GDPR Art. 6/9 basis, e.g. consent, "
@@ -123,7 +168,7 @@ class DerivationSpec(_Spec):
     """A transformation from datasets to datasets (relabel, filter, merge, anonymize ...): a Process in
     Atlas, so tags flow through it; an attested anonymization stops the personal-data tags there."""
 
-    qualified_name: str
+    qualified_name: AtlasName
     name: str
     derivation_type: DerivationType
     inputs: list[QualifiedName] = Field(min_length=1, description="qualifiedNames of the source datasets")
@@ -157,7 +202,7 @@ class ModelSpec(_Spec):
 
 
 class TrainingRunSpec(_Spec):
-    run_id: str
+    run_id: AtlasName  # its qualifiedName is ml-run:<run_id>
     name: str
     inputs: list[QualifiedName] = Field(description="qualifiedNames of the datasets the run read")
     unresolved_inputs: list[str] = Field(default_factory=list, description="What the run read that could not be "

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from atlas_mlplugin.model.assets import AtlasName
+
 UseCategory = Literal["commercial", "nonCommercial", "academicOnly", "unspecified"]
 DerivativesAllowed = Literal["yes", "no", "privateOnly"]
 ModelTreatment = Literal["resultUnrestricted", "resultRestricted", "derivative", "silent"]
@@ -15,7 +17,8 @@ UNKNOWN_LICENSE_ID = "NOASSERTION"
 
 
 class DataLicense(BaseModel):
-    spdx_id: str = Field(description="SPDX id, or LicenseRef-... for a custom license")
+    # Its qualifiedName is spdx:<spdx_id>.
+    spdx_id: AtlasName = Field(description="SPDX id, or LicenseRef-... for a custom license")
     name: str
     url: str | None = None
     use_category: UseCategory = "unspecified"

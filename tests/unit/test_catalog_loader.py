@@ -309,6 +309,8 @@ def test_all_issues_listed_as_file_line_column(tmp_path: Path) -> None:
 
 
 def test_relative_local_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("x\n")
     path = write(tmp_path, HEAD + "    local_path: data/a.csv\n")
     assert load_catalog(path).datasets[0].local_path == (tmp_path / "data" / "a.csv").resolve()
 
