@@ -1,14 +1,24 @@
 """The governance API for code that must never fail or wait because of Atlas (training jobs, pipelines).
 
-Each call delivers to Atlas at once when it answers quickly, and otherwise keeps the write in the durable
-spool for background delivery; it returns "delivered" or "spooled". Only a write Atlas itself rejects
-while answering (invalid input, an unknown license) raises; one rejected later from the spool is kept in
-the spool's dead letters with the reason (`atlas-ml spool status`). For synchronous calls that raise on
-every failure (CLI, CI scripts) use `atlas_mlplugin.governance.GovernanceRegistry`.
+Every call returns an `Outcome` and never raises:
+
+- "delivered": Atlas has the write;
+- "spooled": the write is in the durable spool (Atlas is down, slow, or busy with writes before it) and is
+  delivered in order in the background, at exit, by the next run or by `atlas-ml spool flush`;
+- "rejected": the write was refused or cannot be made: Atlas refused it, its input is invalid (e.g. a
+  `local_path` that does not exist), or no spool can hold it while Atlas does not take it. The reason is
+  logged and, where a spool exists, the write is kept as a dead letter (`atlas-ml spool status`).
+
+A call waits at most `ATLAS_ML_SUBMIT_WAIT` seconds (1.5 by default) for Atlas, even when Atlas accepts
+connections and never answers. Local files named by `local_path` are fingerprinted (sha256) right after the
+call, on a separate thread, not in the caller's. Writes that fail later, in the background, follow the
+spool's rules (delivery/spool.py). For synchronous calls that raise on every failure (CLI, CI scripts) use
+`atlas_mlplugin.governance.GovernanceRegistry`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 from pydantic import BaseModel
@@ -17,44 +27,52 @@ from atlas_mlplugin.delivery.deliverer import Deliverer, Outcome
 from atlas_mlplugin.delivery.operations import OpKind, RetractRequest, WithdrawConsentRequest, op_of
 from atlas_mlplugin.hooks.training import default_deliverer
 from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec, TrainingRunSpec
+from atlas_mlplugin.scrubbing import logger
 
-__all__ = ["record_derivation", "record_training_run", "register_consent", "register_dataset",
+__all__ = ["Outcome", "record_derivation", "record_training_run", "register_consent", "register_dataset",
            "register_license", "retract_dataset", "withdraw_consent"]
 
+log = logger(__name__)
 
-def _submit(kind: OpKind, spec: BaseModel, deliverer: Deliverer | None) -> Outcome:
-    return (deliverer or default_deliverer()).submit(op_of(kind, spec))
+
+def _submit(kind: OpKind, spec: Callable[[], BaseModel], deliverer: Deliverer | None) -> Outcome:
+    try:
+        # Building the request validates it: invalid input is a refused write, not an exception.
+        op = op_of(kind, spec())
+        return (deliverer or default_deliverer()).submit(op)
+    except Exception as exc:  # noqa: BLE001 - this API never raises into the caller
+        log.error("atlas-mlplugin did not send %s to Atlas: %s: %s", kind.value, type(exc).__name__, exc)
+        return "rejected"
 
 
 def register_license(lic: DataLicense, *, deliverer: Deliverer | None = None) -> Outcome:
-    return _submit(OpKind.REGISTER_LICENSE, lic, deliverer)
+    return _submit(OpKind.REGISTER_LICENSE, lambda: lic, deliverer)
 
 
 def register_consent(rec: ConsentRecordSpec, *, deliverer: Deliverer | None = None) -> Outcome:
-    return _submit(OpKind.REGISTER_CONSENT, rec, deliverer)
+    return _submit(OpKind.REGISTER_CONSENT, lambda: rec, deliverer)
 
 
 def register_dataset(ds: DatasetSpec, *, deliverer: Deliverer | None = None) -> Outcome:
-    # Fingerprint now: the local copy may be gone by the time a spooled write is delivered.
-    return _submit(OpKind.REGISTER_DATASET, ds.fingerprinted(), deliverer)
+    """Register a dataset; a `local_path` is fingerprinted off the caller's thread, right after the call."""
+    return _submit(OpKind.REGISTER_DATASET, lambda: ds, deliverer)
 
 
 def record_derivation(d: DerivationSpec, *, deliverer: Deliverer | None = None) -> Outcome:
-    return _submit(OpKind.RECORD_DERIVATION, d.model_copy(update={"outputs": [o.fingerprinted() for o in d.outputs]}),
-                   deliverer)
+    return _submit(OpKind.RECORD_DERIVATION, lambda: d, deliverer)
 
 
 def record_training_run(run: TrainingRunSpec, *, deliverer: Deliverer | None = None) -> Outcome:
-    fingerprinted = run.model_copy(update={"outputs": [m.fingerprinted() for m in run.outputs]})
-    return _submit(OpKind.RECORD_TRAINING_RUN, fingerprinted, deliverer)
+    return _submit(OpKind.RECORD_TRAINING_RUN, lambda: run, deliverer)
 
 
 def retract_dataset(qualified_name: str, reason: str, *, when: date | None = None, notice_url: str | None = None,
                     deliverer: Deliverer | None = None) -> Outcome:
-    return _submit(OpKind.RETRACT_DATASET, RetractRequest(qualified_name=qualified_name, reason=reason, when=when,
-                                                     notice_url=notice_url), deliverer)
+    return _submit(OpKind.RETRACT_DATASET, lambda: RetractRequest(
+        qualified_name=qualified_name, reason=reason, when=when, notice_url=notice_url), deliverer)
 
 
 def withdraw_consent(qualified_name: str, *, when: datetime | None = None,
                      deliverer: Deliverer | None = None) -> Outcome:
-    return _submit(OpKind.WITHDRAW_CONSENT, WithdrawConsentRequest(qualified_name=qualified_name, when=when), deliverer)
+    return _submit(OpKind.WITHDRAW_CONSENT, lambda: WithdrawConsentRequest(qualified_name=qualified_name, when=when),
+                   deliverer)

@@ -23,32 +23,43 @@ reads_option = click.option("--include-reads", is_flag=True,
                             help="Also record jobs that read without writing (skipped by default).")
 
 
-def _drain_once(ingestor, directory: Path) -> int:  # noqa: ANN001
-    report = ingestor.drain(directory)
-    if report.applied or report.rejected or report.error:
-        click.echo(f"applied {report.applied} event(s), skipped {report.skipped} non-terminal, "
-                   f"rejected {len(report.rejected)}" + (f"; stopped: {report.error}" if report.error else ""),
-                   err=True)
+def _drain_once(ingestor, directory: Path, *, quiet_when_idle: bool = True, **drain: object) -> int:  # noqa: ANN001
+    """One pass over the directory; says what it did when something happened (or always, with
+    `quiet_when_idle=False`: a one-off ingest reports even that there was nothing to do)."""
+    report = ingestor.drain(directory, on_wait=lambda holder: click.echo(
+        f"waiting for another drainer of {directory}: {holder}", err=True), **drain)
+    if not quiet_when_idle or report.applied or report.rejected or report.error or report.vanished:
+        click.echo(report.summary(), err=True)
     for name, reason in report.rejected:
         click.echo(f"rejected {name}: {reason}", err=True)
     return report.remaining
+
+
+# Pauses before trying again an event Atlas failed (HTTP 5xx) within one pass, so that a poison event is
+# rejected in one run (after --max-attempts failures in all) instead of holding up the rest.
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--follow", is_flag=True, help="Keep watching the directory (Ctrl-C to stop).")
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between scans with --follow.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Reject an event after Atlas failed it (HTTP 5xx) this many times in all.")
 @reads_option
 @click.pass_context
-def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float, include_reads: bool) -> None:
+def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float, max_attempts: int,
+           include_reads: bool) -> None:
     """Apply the OpenLineage events in DIRECTORY (e.g. the Spark listener's spool) to Atlas, oldest first.
-    Applied files are removed; invalid ones move to DIRECTORY/rejected/ with the reason. Exit 1 if events
-    remain because Atlas could not be reached."""
+    Applied files are removed; invalid ones, and ones Atlas refuses, move to DIRECTORY/rejected/ with the
+    reason. Several ingests of one directory may run at once: each file is applied by one of them. Exit 1 if
+    events remain because Atlas could not take them."""
     ingestor = _ingestor(ctx, include_reads)
-    remaining = _drain_once(ingestor, directory)
+    remaining = _drain_once(ingestor, directory, quiet_when_idle=False, max_attempts=max_attempts,
+                            retry_delays=RETRY_DELAYS)
     while follow:
         time.sleep(interval)
-        _drain_once(ingestor, directory)
+        _drain_once(ingestor, directory, max_attempts=max_attempts)
     if remaining:
         sys.exit(1)
 

@@ -14,9 +14,10 @@ waits on a slow Atlas: what cannot be delivered now goes to the durable spool.
 from __future__ import annotations
 
 import contextvars
-import logging
 import subprocess
+import threading
 import uuid
+from collections.abc import Callable
 from contextlib import ContextDecorator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,9 +27,11 @@ from typing import Any
 from atlas_mlplugin import naming
 from atlas_mlplugin.delivery.deliverer import Deliverer
 from atlas_mlplugin.delivery.operations import OpKind, op_of
+from atlas_mlplugin.delivery.spool import Spool, SpoolOp
 from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
+from atlas_mlplugin.scrubbing import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 _current: contextvars.ContextVar[TrainingRun | None] = contextvars.ContextVar("atlas_ml_run", default=None)
 
@@ -42,9 +45,9 @@ def code_revision(directory: Path | None = None) -> str | None:
     """The git commit of the training code, with "-dirty" when it has uncommitted changes."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True,
-                              timeout=5, check=True).stdout.strip()
+                              timeout=2, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory,
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+                               capture_output=True, text=True, timeout=2, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{head}-dirty" if dirty else head
@@ -103,12 +106,14 @@ class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the c
         self._deliverer = deliverer
         self._token: contextvars.Token[TrainingRun | None] | None = None
         self._started: datetime | None = None
+        self._revision: str | None = None
         self.run: TrainingRun | None = None
 
     def __enter__(self) -> TrainingRun:
         # A fresh run per entry, so a decorated function called twice records two runs.
         self.run = TrainingRun(self.name, self._run_id or uuid.uuid4().hex, self._inputs, self._params)
         self._started = datetime.now(timezone.utc)
+        self._revision = code_revision()  # once per run: both records name the same code
         self._token = _current.set(self.run)
         self._submit("RUNNING", None)
         return self.run
@@ -128,11 +133,13 @@ class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the c
         assert run is not None
         try:
             ended = datetime.now(timezone.utc) if status != "RUNNING" else None
-            models = [m.fingerprinted() if status == "COMPLETED" else m for m in run.models]
+            # The model's sha256 is taken off this thread by the deliverer, right after the op is spooled; a run
+            # that did not complete names no file to fingerprint (it may never have been written).
+            models = [m if status == "COMPLETED" else m.model_copy(update={"local_path": None}) for m in run.models]
             spec = TrainingRunSpec(
                 run_id=run.run_id, name=run.name, inputs=run.inputs, outputs=models,
                 status=status,  # type: ignore[arg-type]
-                start_time=self._started, end_time=ended, code_revision=code_revision(),
+                start_time=self._started, end_time=ended, code_revision=self._revision,
                 processing_purpose=self._purpose, hyperparameters=run.params, framework=self._framework,
                 error_message=error,
             )
@@ -144,20 +151,53 @@ class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the c
 
 
 _default: Deliverer | None = None
+_default_lock = threading.Lock()
 
 
 def default_deliverer() -> Deliverer:
-    """One per process: the configured Atlas (or the local one), fail-fast, backed by the default spool."""
+    """One per process: the configured Atlas (or the local one), fail-fast, backed by the default spool.
+
+    Never raises: a configuration that names no usable Atlas still spools (delivered once it is fixed, by
+    the next run or `atlas-ml spool flush`), and an unusable spool directory falls back to another one
+    (spool.open_spool) or, when none can be used, to direct delivery only."""
     global _default
-    if _default is None:
+    with _default_lock:
+        if _default is None:
+            _default = Deliverer(_default_spool(), _default_handler())
+        return _default
+
+
+def _default_spool() -> Spool | None:
+    from atlas_mlplugin.delivery.spool import open_spool
+
+    try:
+        return open_spool()
+    except OSError as exc:
+        log.error("atlas-mlplugin has no usable spool directory (%s): governance writes go to Atlas directly "
+                  "and are lost when it does not take them", exc)
+        return None
+
+
+def _default_handler() -> Callable[[SpoolOp], None]:
+    try:
         from atlas_mlplugin.atlas.client import AtlasClient
         from atlas_mlplugin.atlas.connect import resolve_settings
         from atlas_mlplugin.delivery.deliverer import fail_fast
         from atlas_mlplugin.delivery.handler import registry_handler
-        from atlas_mlplugin.delivery.spool import Spool
         from atlas_mlplugin.governance.registry import GovernanceRegistry
         from atlas_mlplugin.server.discovery import use_local_server
 
         client = AtlasClient(fail_fast(resolve_settings(fallback=use_local_server)))
-        _default = Deliverer(Spool(), registry_handler(GovernanceRegistry(client)))
-    return _default
+        return registry_handler(GovernanceRegistry(client))
+    except Exception as exc:  # noqa: BLE001 - e.g. an invalid ATLAS_* value: keep the writes until it is fixed
+        from atlas_mlplugin.atlas.errors import ConfigError
+
+        problem = exc if isinstance(exc, ConfigError) else ConfigError(
+            f"atlas-mlplugin cannot connect to Atlas: {type(exc).__name__}: {exc}",
+            hint="fix the Atlas settings (ATLAS_URL, ATLAS_USER, ...); spooled writes are delivered afterwards")
+        log.error("%s; governance writes are kept in the spool until it is fixed", str(problem).splitlines()[0])
+
+        def unconfigured(op: SpoolOp) -> None:
+            raise problem  # a ConfigError keeps every op spooled, in order (delivery/transient.py)
+
+        return unconfigured

@@ -113,3 +113,35 @@ def test_with_atlas_down_events_stay_on_disk_until_it_is_back(
     assert report.applied == 0 and report.remaining == 1 and report.error and (spool / "1.json").exists()
     assert LineageIngestor(registry).drain(spool).applied == 1
     assert registry.client.find_entity("ml_dataset", f"file:///{uid}/b") is not None
+
+
+def test_two_ingests_of_one_directory_at_once_apply_each_event_once_and_both_report(
+        atlas_settings, client: AtlasClient, uid: str, tmp_path: Path) -> None:
+    """The finding: of two `atlas-ml ingest` of one directory at once, the second crashed. Now neither
+    crashes, each event file is applied by one of them, and each says what it did."""
+    import os
+    import subprocess
+    import sys
+
+    events = tmp_path / "events"
+    events.mkdir()
+    total = 12
+    for i in range(total):
+        ev = event(f"{uid}.job{i:02d}", [("file", f"/{uid}/in{i:02d}")], [("file", f"/{uid}/out{i:02d}")])
+        (events / f"{i:05d}-{uuid.uuid4().hex}.json").write_text(json.dumps(ev))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "ATLAS_URL": atlas_settings.url,
+           "ATLAS_USER": atlas_settings.username or "",
+           "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else ""}
+    ingests = [subprocess.Popen([sys.executable, "-m", "atlas_mlplugin.cli", "ingest", str(events)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in ingests]
+    assert [p.returncode for p in ingests] == [0, 0], outputs
+    applied = [int(err.split("applied ")[1].split()[0]) for _, err in outputs]
+    assert sum(applied) == total, outputs
+    assert not list(events.glob("*.json")) and not list((events / "rejected").iterdir())
+    found = client.request("POST", "/v2/search/basic", json={
+        "typeName": "ml_spark_process", "excludeDeletedEntities": True, "limit": 1000,
+        "entityFilters": {"attributeName": "qualifiedName", "operator": "startsWith",
+                          "attributeValue": f"spark-write:file:///{uid}/"}})
+    names = sorted(e["attributes"]["qualifiedName"] for e in found.get("entities") or [])
+    assert names == [f"spark-write:file:///{uid}/out{i:02d}" for i in range(total)]

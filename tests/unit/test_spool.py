@@ -14,17 +14,33 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 from pydantic import BaseModel
 
 from atlas_mlplugin.atlas.errors import (
     AtlasAuthError,
     AtlasNotFoundError,
     AtlasRequestError,
+    AtlasResponseError,
     AtlasServerError,
     AtlasUnavailableError,
+    ConfigError,
 )
-from atlas_mlplugin.delivery import SPOOL_DIR_ENV, Spool, SpoolOp, default_spool_dir, is_transient
+from atlas_mlplugin.cli.main import cli
+from atlas_mlplugin.delivery import (
+    SPOOL_DIR_ENV,
+    FailureKind,
+    Spool,
+    SpoolOp,
+    classify,
+    default_spool_dir,
+    is_transient,
+)
+from atlas_mlplugin.delivery.dirqueue import REASON_SUFFIX
 from atlas_mlplugin.delivery.spool import DEAD_DIR, UNREADABLE_KIND
+from atlas_mlplugin.delivery.transient import AtlasNotReadyError
+from atlas_mlplugin.errors import NotRegisteredError
+from atlas_mlplugin.limits import LimitError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,7 +127,9 @@ def test_op_id_cannot_name_another_path() -> None:
     [
         AtlasUnavailableError("Atlas at http://x did not answer"),
         AtlasServerError("POST /api/atlas/v2/entity/bulk -> HTTP 503", status=503),
+        AtlasServerError("POST /api/atlas/v2/entity/bulk -> HTTP 502", status=502),
         AtlasAuthError("HTTP 401", status=401),
+        AtlasNotReadyError("our typedefs cannot be applied"),
         requests.Timeout("read timed out"),
         requests.ConnectionError("refused"),
     ],
@@ -173,6 +191,81 @@ def test_not_found_is_permanent() -> None:
     assert not is_transient(ValueError("unknown license 'Foo'"))
 
 
+@pytest.mark.parametrize(("error", "kind"), [
+    (AtlasUnavailableError("refused"), FailureKind.UNAVAILABLE),
+    (requests.Timeout("read timed out"), FailureKind.UNAVAILABLE),
+    (ConnectionRefusedError("refused"), FailureKind.UNAVAILABLE),
+    (AtlasServerError("HTTP 503", status=503), FailureKind.UNAVAILABLE),
+    (AtlasServerError("HTTP 504", status=504), FailureKind.UNAVAILABLE),
+    (AtlasServerError("HTTP 429", status=429), FailureKind.UNAVAILABLE),
+    (AtlasAuthError("HTTP 403", status=403), FailureKind.UNAVAILABLE),
+    (AtlasResponseError("a login page, not JSON"), FailureKind.UNAVAILABLE),
+    (ConfigError("ATLAS_URL is not a URL"), FailureKind.UNAVAILABLE),
+    (AtlasServerError("HTTP 500", status=500), FailureKind.RETRY),
+    (AtlasRequestError("HTTP 400", status=400, error_code="ATLAS-400-00-014",
+                       error_message="Type ENTITY with name ml_dataset does not exist"), FailureKind.RETRY),
+    (AtlasNotFoundError("HTTP 404", status=404, error_code="ATLAS-404-00-008"), FailureKind.RETRY),
+    (RuntimeError("something nobody foresaw"), FailureKind.RETRY),
+    (AtlasRequestError("HTTP 400", status=400, error_code="ATLAS-400-00-08A"), FailureKind.REJECT),
+    (AtlasNotFoundError("HTTP 404", status=404, error_code="ATLAS-404-00-00A"), FailureKind.REJECT),
+    (NotRegisteredError("register it first"), FailureKind.REJECT),
+    (LimitError("qualified_name is too long"), FailureKind.REJECT),
+    (FileNotFoundError("model.pt"), FailureKind.REJECT),
+], ids=lambda v: v.value if isinstance(v, FailureKind) else f"{type(v).__name__}-{getattr(v, 'status', '')}")
+def test_each_error_has_one_class(error: Exception, kind: FailureKind) -> None:
+    assert classify(error) is kind
+
+
+def test_an_op_atlas_keeps_failing_is_dead_lettered_at_the_cap_across_processes(spool: Spool) -> None:
+    """The finding: an op Atlas always answers with HTTP 500 was transient forever and blocked the rest."""
+    poison, b, c = op("poison"), op("b"), op("c")
+    for o in (poison, b, c):
+        spool.enqueue(o)
+    handler = Recorder(fail={poison.op_id: AtlasServerError("POST /api/atlas/v2/entity/bulk -> HTTP 500",
+                                                            status=500)})
+    for failures in (1, 2):
+        report = Spool(spool.directory, max_attempts=3).drain(handler)  # a new process each time
+        assert report.retrying == (poison.op_id, failures) and handler.delivered == []
+        assert Spool(spool.directory).failures() == {poison.op_id: failures}
+    status = CliRunner().invoke(cli, ["spool", "status", "--dir", str(spool.directory), "--format", "json"])
+    assert json.loads(status.output)["retrying"] == [{"op_id": poison.op_id, "failures": 2, "max_attempts": 5}]
+
+    report = Spool(spool.directory, max_attempts=3).drain(handler)
+    assert handler.delivered == [b.op_id, c.op_id] and report.remaining == 0
+    assert [op_id for op_id, _ in report.dead] == [poison.op_id]
+    (dead,) = spool.dead_letters()
+    assert dead.attempts == 3 and "HTTP 500" in dead.last_error
+    assert "gave up after 3 failed attempts" in report.dead[0][1]
+
+
+def test_an_unavailable_atlas_never_dead_letters(spool: Spool) -> None:
+    a = op("a")
+    spool.enqueue(a)
+    handler = Recorder(fail={a.op_id: AtlasServerError("HTTP 503", status=503)})
+    for _ in range(8):
+        assert Spool(spool.directory, max_attempts=2).drain(handler).failed_transient
+    assert spool.dead_letters() == [] and spool.pending()[0].attempts == 8 and spool.failures() == {}
+
+
+def test_errors_and_reasons_keep_no_credentials(spool: Spool) -> None:
+    secret = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmEifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+    a, b = op("a"), op("b")
+    spool.enqueue(a)
+    spool.enqueue(b)
+    handler = Recorder(fail={
+        a.op_id: AtlasUnavailableError(f"proxy said: Authorization: Bearer {secret}"),
+    })
+    spool.drain(handler)
+    assert secret not in spool.pending()[0].last_error
+    handler.fail = {a.op_id: AtlasRequestError(f"HTTP 400 for jdbc:mysql://db/app?password={secret}", status=400)}
+    spool.drain(handler)
+    (dead,) = spool.dead_letters()
+    reasons = [p for p in spool.dead_directory.iterdir() if p.name.endswith(REASON_SUFFIX)]
+    assert secret not in dead.last_error and secret not in reasons[0].read_text()
+    assert all(p.stat().st_mode & 0o077 == 0 for p in spool.dead_directory.iterdir())
+    assert spool.dead_directory.stat().st_mode & 0o077 == 0 and spool.directory.stat().st_mode & 0o077 == 0
+
+
 def test_unreadable_file_is_dead_lettered_and_does_not_block(spool: Spool) -> None:
     a = op("a")
     spool.enqueue(a)
@@ -187,6 +280,7 @@ def test_unreadable_file_is_dead_lettered_and_does_not_block(spool: Spool) -> No
     assert [d[0] for d in report.dead] == ["deadbeef"]
     (dead,) = spool.dead_letters()
     assert dead.kind == UNREADABLE_KIND and dead.payload["content"].startswith('{"op_id": "deadbeef"')
+    assert (spool.directory / DEAD_DIR / corrupt.name).stat().st_mode & 0o077 == 0
     assert (spool.directory / DEAD_DIR / corrupt.name).exists() and not corrupt.exists()
 
 
