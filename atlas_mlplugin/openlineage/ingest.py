@@ -94,12 +94,16 @@ class LineageIngestor:
         for qualified_name in inputs:
             self.registry.ensure_dataset(qualified_name, reader=f"job {event.job.name}")
         kind = output_type(event)
-        existing = {qn: self.client.find_entity(kind, qn) for qn in outputs}
-        batch = [dataset_stub_entity(kind, qn, display_name(qn)) for qn, found in existing.items() if found is None]
         process = process_entity(event, inputs, outputs)
-        batch.append(process)
         qualified_name = process["attributes"][QUALIFIED_NAME]
-        guid, created = self.registry.upsert_entity(batch, process["typeName"], qualified_name)
+        # Look up and write under the names' locks: another ingest of the same event must not also decide
+        # that an output is missing and send its stub over the entity we are creating.
+        with self.client.writing([*outputs, qualified_name]):
+            existing = {qn: self.client.find_entity(kind, qn) for qn in outputs}
+            batch = [dataset_stub_entity(kind, qn, display_name(qn))
+                     for qn, found in existing.items() if found is None]
+            batch.append(process)
+            guid, created = self.registry.upsert_entity(batch, process["typeName"], qualified_name)
         # Inputs the producer could not name (our listener says which) leave the lineage incomplete.
         tags = incomplete_lineage_tags(qualified_name, inputs, unresolved_inputs(event),
                                        inputs_required=is_training(event))

@@ -127,3 +127,30 @@ def test_adversarial_input_does_not_hang_the_scrubber(text: str) -> None:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _package_loggers() -> dict[str, logging.Logger]:
+    """Import every module of the package; return the loggers they made (logger(__name__) or otherwise)."""
+    import importlib
+    import pkgutil
+
+    import atlas_mlplugin
+
+    for module in pkgutil.walk_packages(atlas_mlplugin.__path__, "atlas_mlplugin."):
+        if not module.name.endswith(".__main__"):  # that one runs the CLI
+            importlib.import_module(module.name)
+    return {name: found for name, found in logging.Logger.manager.loggerDict.items()
+            if name.startswith("atlas_mlplugin") and isinstance(found, logging.Logger)}
+
+
+def test_every_package_logger_scrubs_its_records(caplog: pytest.LogCaptureFixture) -> None:
+    """A module that took its logger from logging.getLogger directly would log credentials through any
+    handler a host application installs (ours are filtered in the CLI only)."""
+    loggers = _package_loggers()
+    assert len(loggers) >= 12, sorted(loggers)  # the walk really imported the package
+    unfiltered = [n for n, lg in loggers.items() if not any(isinstance(f, ScrubbingFilter) for f in lg.filters)]
+    assert unfiltered == []
+    caplog.set_level(logging.DEBUG)
+    for name, found in loggers.items():
+        found.warning("connecting to %s", "jdbc:postgresql://db/app?user=bob&password=hunter2-" + name)
+    assert caplog.records and "hunter2" not in caplog.text
