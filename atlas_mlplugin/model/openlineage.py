@@ -16,10 +16,10 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from atlas_mlplugin import naming
-from atlas_mlplugin.limits import LimitError, check_json_nesting
+from atlas_mlplugin.limits import LimitError, check_json_nesting, check_name
 
 EventType = Literal["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]
 
@@ -68,6 +68,17 @@ class RunEvent(_Lenient):
     job: OLJob
     inputs: list[OLDataset] = Field(default_factory=list)
     outputs: list[OLDataset] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_atlas_can_hold(self) -> RunEvent:
+        """Every name that becomes an Atlas name passes the catalog's checks (limits.check_name). An event
+        whose dataset name Atlas refuses (a line break in it gets HTTP 403 from Atlas 2.1.0's authorizer,
+        indistinguishable from a missing permission) would otherwise hold up the whole event directory."""
+        check_name(self.job.name, what="job.name")
+        for side, datasets in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for index, dataset in enumerate(datasets):
+                check_name(dataset.qualified_name, what=f"{side}.{index}: the dataset's name")
+        return self
 
 
 ML_FACET = "atlasMl"
