@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from atlas_mlplugin import naming
 from atlas_mlplugin.limits import LimitError, check_json_nesting, check_name
+from atlas_mlplugin.scrubbing import scrub_name
 
 EventType = Literal["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]
 
@@ -73,11 +74,13 @@ class RunEvent(_Lenient):
     def _names_atlas_can_hold(self) -> RunEvent:
         """Every name that becomes an Atlas name passes the catalog's checks (limits.check_name). An event
         whose dataset name Atlas refuses (a line break in it gets HTTP 403 from Atlas 2.1.0's authorizer,
-        indistinguishable from a missing permission) would otherwise hold up the whole event directory."""
-        check_name(self.job.name, what="job.name")
+        indistinguishable from a missing permission) would otherwise hold up the whole event directory.
+        Names are checked as Atlas would store them: scrubbed (a multi-line private key in a job name is one
+        `***`)."""
+        check_name(scrub_name(self.job.name), what="job.name")
         for side, datasets in (("inputs", self.inputs), ("outputs", self.outputs)):
             for index, dataset in enumerate(datasets):
-                check_name(dataset.qualified_name, what=f"{side}.{index}: the dataset's name")
+                check_name(scrub_name(dataset.qualified_name), what=f"{side}.{index}: the dataset's name")
         return self
 
 
