@@ -9,7 +9,7 @@ SPARK4_VERSION := 4.0.1
 LISTENER_JARS := spark_listener/target/2.12/atlas-mlplugin-spark-listener_2.12-0.1.0.jar \
                  spark_listener/target/2.13/atlas-mlplugin-spark-listener_2.13-0.1.0.jar
 
-.PHONY: all venv listener test test-docker docker-image unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
+.PHONY: all venv listener test test-docker test-reliability docker-image unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
 
 all: test
 
@@ -30,7 +30,14 @@ listener:
 test: venv listener
 	$(VENV)/bin/atlas-ml typedefs check
 	$(PY) -m pytest tests/unit tests/integration
+	$(PY) -m pytest tests/reliability -m representative
 	PYTHON=$(PYTHON) bash tests/spark/run.sh
+
+## The whole reliability suite: fault tests against an Atlas of its own (SIGKILL, SIGSTOP, restart, disk full,
+## two processes on one spool / event directory / catalog) and the secrets audit; prints the figures the
+## README's reliability section quotes (.state/reliability/figures.json).
+test-reliability: venv listener
+	$(PY) -m pytest tests/reliability
 
 ## The integration suite against the Atlas image in a container, started with testcontainers. Builds the
 ## image first (docker/build.sh: installs Debian's docker.io and starts dockerd where no engine runs, and makes
