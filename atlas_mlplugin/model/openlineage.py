@@ -77,11 +77,18 @@ class RunEvent(_Lenient):
         indistinguishable from a missing permission) would otherwise hold up the whole event directory.
         Names are checked as Atlas would store them: scrubbed (a multi-line private key in a job name is one
         `***`)."""
-        check_name(scrub_name(self.job.name), what="job.name")
+        _check_stored_name(self.job.name, what="job.name")
         for side, datasets in (("inputs", self.inputs), ("outputs", self.outputs)):
             for index, dataset in enumerate(datasets):
-                check_name(scrub_name(dataset.qualified_name), what=f"{side}.{index}: the dataset's name")
+                _check_stored_name(dataset.qualified_name, what=f"{side}.{index}: the dataset's name")
         return self
+
+
+def _check_stored_name(name: str, *, what: str) -> None:
+    """check_name on the name as Atlas stores it (scrubbed); a name scrubbing empties (a lone "?", whose empty
+    query is dropped) is judged as given."""
+    scrubbed = scrub_name(name)
+    check_name(scrubbed if scrubbed.strip() else name, what=what)
 
 
 ML_FACET = "atlasMl"

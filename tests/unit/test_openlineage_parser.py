@@ -173,3 +173,11 @@ def test_a_name_with_a_line_break_is_rejected_not_left_to_block_the_directory(
     path = events.put(json.dumps(document).encode())
     report = LineageIngestor(unreachable_atlas()).drain(tmp_path)  # refused before Atlas is asked
     assert report.error is None and [name for name, _ in report.rejected] == [path.name], report
+
+
+@pytest.mark.parametrize("job_name", ["?", "etl -----BEGIN PRIVATE KEY-----\nQabc\n-----END PRIVATE KEY-----"])
+def test_names_are_judged_as_atlas_stores_them(job_name: str) -> None:
+    """A lone "?" (which scrubbing empties) and a multi-line key (which scrubbing makes one `***`) both pass."""
+    document = json.loads(json.dumps(VALID))
+    document["job"]["name"] = job_name
+    assert parse_run_event(json.dumps(document)).job.name == job_name
