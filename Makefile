@@ -9,7 +9,7 @@ SPARK4_VERSION := 4.0.1
 LISTENER_JARS := spark_listener/target/2.12/atlas-mlplugin-spark-listener_2.12-0.1.0.jar \
                  spark_listener/target/2.13/atlas-mlplugin-spark-listener_2.13-0.1.0.jar
 
-.PHONY: all venv listener test test-docker test-reliability docker-image unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
+.PHONY: all venv listener wheel packaging test test-docker test-reliability docker-image unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
 
 all: test
 
@@ -25,11 +25,21 @@ venv: $(STAMP)
 listener:
 	cd spark_listener && mvn -B -q -P spark35 package && mvn -B -q -P spark4 package
 
+## The wheel, with both listener jars and the JSON Schemas inside (dist/); fails when the jars are not built.
+wheel: venv listener
+	$(PY) -m build --wheel --no-isolation --outdir dist
+
+## The wheel installed into a fresh virtualenv and used from outside the checkout: `atlas-ml spark conf`,
+## a real PySpark job with configure(builder) spooling its event, the schemas. No Atlas needed.
+packaging: venv listener
+	$(PY) -m pytest tests/packaging
+
 ## The whole suite: unit tests, integration tests against a real local Atlas that the test session starts
 ## and stops itself (or the server given by ATLAS_URL), then the listener on real Spark 3.5 and Spark 4.
 test: venv listener
 	$(VENV)/bin/atlas-ml typedefs check
 	$(PY) -m pytest tests/unit tests/integration
+	$(PY) -m pytest tests/packaging
 	$(PY) -m pytest tests/reliability -m representative
 	PYTHON=$(PYTHON) bash tests/spark/run.sh
 

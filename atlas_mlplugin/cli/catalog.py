@@ -7,8 +7,11 @@ from pathlib import Path
 
 import click
 
+from atlas_mlplugin.cli.schema_option import schema_option
+
 
 @click.command()
+@schema_option("catalog", "the catalog file")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--allow-external-refs", is_flag=True,
@@ -18,7 +21,7 @@ import click
 def apply(ctx: click.Context, file: Path, dry_run: bool, allow_external_refs: bool, fmt: str) -> None:
     """Create or update what FILE declares (licenses, consent records, datasets, derivations, models,
     training runs). Idempotent: a second apply changes nothing. Entries removed from the file are not
-    deleted from Atlas; their history stays. Schema: schemas/catalog.schema.json."""
+    deleted from Atlas; their history stays. Schema: `atlas-ml apply --schema`."""
     from atlas_mlplugin.catalog.apply import apply_catalog
     from atlas_mlplugin.catalog.loader import load_catalog
     from atlas_mlplugin.cli.connection import client_of

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "impact": "atlas_mlplugin.cli.policy:impact",
     "ingest": "atlas_mlplugin.cli.ingest:ingest",
     "serve": "atlas_mlplugin.cli.ingest:serve",
+    "spark": "atlas_mlplugin.cli.spark:spark",
 }
 
 

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import click
 
+from atlas_mlplugin.cli.schema_option import schema_option
+
 
 @click.command()
+@schema_option("check-report", "the report of --format json")
 @click.argument("model")
 @click.option("--audience", type=click.Choice(["internal", "partner", "public"]), default="internal",
               show_default=True, help="Who receives the model.")
