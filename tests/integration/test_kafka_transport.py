@@ -181,3 +181,25 @@ def test_kafka_down_keeps_the_events_and_returns_promptly(
     assert "Kafka" in (report.error or "")
     assert [p.name for p in directory.glob("*.json")] == ["000.json"]  # kept, in order, for the next drain
     assert client.find_entity("ml_dataset", f"file:///down{uid}/b.csv") is None
+
+
+def test_atlas_ml_ingest_with_the_kafka_transport(
+        client: AtlasClient, atlas_settings: Any, kafka_settings: KafkaSettings, uid: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    directory = tmp_path / "events"
+    directory.mkdir()
+    (directory / "000.json").write_text(json.dumps(_event(f"cli{uid}.clean", [f"/cli{uid}/a.csv"],
+                                                          [f"/cli{uid}/b.csv"])))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "ATLAS_URL": atlas_settings.url,
+           "ATLAS_USER": atlas_settings.username or "",
+           "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else "",
+           "ATLAS_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers, "ATLAS_ML_TRANSPORT": "kafka"}
+    done = subprocess.run([sys.executable, "-m", "atlas_mlplugin.cli.main", "ingest", str(directory)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "applied 1 event(s)" in done.stderr
+    assert _wait_for(lambda: client.find_entity("ml_spark_process", f"spark-write:file:///cli{uid}/b.csv") is not None)
+    tags = client.find_entity("ml_dataset", f"file:///cli{uid}/a.csv")["entity"].get("classifications") or []
+    assert [(t["typeName"], t["attributes"]["licenseId"]) for t in tags] == [("UnknownLicense", "UNREGISTERED")]

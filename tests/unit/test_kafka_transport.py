@@ -124,3 +124,16 @@ def test_a_publish_to_a_broker_that_is_down_fails_promptly_as_unavailable() -> N
         publisher.publish([("k", create_request([ENTITY]))])
     assert time.monotonic() - started < 5
     assert classify(err.value) is FailureKind.UNAVAILABLE  # so the spool / event directory keeps the write
+
+
+def test_the_local_server_reports_the_broker_its_hook_consumer_reads(tmp_path: Path) -> None:
+    from atlas_mlplugin.server.configuration import Ports, write_configuration
+    from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
+
+    atlas = LocalAtlas(LauncherOptions(state_dir=tmp_path))
+    assert atlas.kafka_bootstrap_servers() is None  # never configured
+    write_configuration(home=tmp_path, ports=Ports(http=21000, kafka_zookeeper=2181, kafka_broker=39485, solr=8983),
+                        bind_address="127.0.0.1", user="admin", password="pw")
+    assert atlas.kafka_bootstrap_servers() == "127.0.0.1:39485"
+    # `atlas-ml server status --json` shows it only while the server runs (a stopped one's port means nothing).
+    assert atlas.status().kafka_bootstrap_servers is None
