@@ -11,16 +11,52 @@ from pathlib import Path
 import click
 
 
-def _ingestor(ctx: click.Context, include_reads: bool = False):  # noqa: ANN202
+def _ingestor(ctx: click.Context, include_reads: bool = False, transport: str | None = None):  # noqa: ANN202
+    from atlas_mlplugin.atlas.errors import ConfigError
     from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.governance import GovernanceRegistry
     from atlas_mlplugin.openlineage.ingest import LineageIngestor
+    from atlas_mlplugin.transport.settings import transport_name
 
-    return LineageIngestor(GovernanceRegistry(client_of(ctx)), include_reads=include_reads)
+    registry = GovernanceRegistry(client_of(ctx))
+    writer = None
+    try:
+        if transport_name(transport) == "kafka":
+            from atlas_mlplugin.transport.kafka import HookPublisher
+            from atlas_mlplugin.transport.lineage import KafkaLineageWriter
+
+            writer = KafkaLineageWriter(registry, HookPublisher(_kafka_settings(ctx)))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    return LineageIngestor(registry, include_reads=include_reads, writer=writer)
+
+
+def _kafka_settings(ctx: click.Context):  # noqa: ANN202
+    """The configured Kafka settings; with none configured and no Atlas named, the local server's broker (as the
+    REST connection falls back to the local server)."""
+    from atlas_mlplugin.atlas.errors import ConfigError
+    from atlas_mlplugin.transport.settings import BOOTSTRAP, KAFKA_PREFIX, load_kafka_settings
+
+    try:
+        return load_kafka_settings(ctx.obj["config"])
+    except ConfigError as exc:
+        if exc.key != KAFKA_PREFIX + BOOTSTRAP or ctx.obj["config"] or os.environ.get("ATLAS_URL"):
+            raise
+        from atlas_mlplugin.server.launcher import LocalAtlas
+
+        local = LocalAtlas().status().kafka_bootstrap_servers
+        if not local:
+            raise
+        return load_kafka_settings(ctx.obj["config"], {**os.environ, "ATLAS_KAFKA_BOOTSTRAP_SERVERS": local})
 
 
 reads_option = click.option("--include-reads", is_flag=True,
                             help="Also record jobs that read without writing (skipped by default).")
+transport_option = click.option(
+    "--transport", type=click.Choice(["rest", "kafka"]), default=None,
+    help="How events reach Atlas: its REST API, or hook notifications on its Kafka topic ATLAS_HOOK (settings: "
+         "atlas.kafka.* in $ATLAS_CONF/atlas-application.properties, $ATLAS_ML_CONFIG or ATLAS_KAFKA_BOOTSTRAP_SERVERS"
+         "). Default: env ATLAS_ML_TRANSPORT, else rest.")
 
 
 def _drain_once(ingestor, directory: Path, *, quiet_when_idle: bool = True, **drain: object) -> int:  # noqa: ANN001
@@ -47,14 +83,15 @@ RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 @click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True,
               help="Reject an event after Atlas failed it (HTTP 5xx) this many times in all.")
 @reads_option
+@transport_option
 @click.pass_context
 def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float, max_attempts: int,
-           include_reads: bool) -> None:
+           include_reads: bool, transport: str | None) -> None:
     """Apply the OpenLineage events in DIRECTORY (e.g. the Spark listener's spool) to Atlas, oldest first.
     Applied files are removed; invalid ones, and ones Atlas refuses, move to DIRECTORY/rejected/ with the
     reason. Several ingests of one directory may run at once: each file is applied by one of them. Exit 1 if
     events remain because Atlas could not take them."""
-    ingestor = _ingestor(ctx, include_reads)
+    ingestor = _ingestor(ctx, include_reads, transport)
     remaining = _drain_once(ingestor, directory, quiet_when_idle=False, max_attempts=max_attempts,
                             retry_delays=RETRY_DELAYS)
     while follow:
@@ -117,10 +154,11 @@ def _refuse_token_argument(ctx: click.Context, param: click.Parameter, value: st
                    "request gets 408).")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between ingest passes.")
 @reads_option
+@transport_option
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, token_file: Path | None, directory: Path, max_bytes: int,
           threads: int, backlog: int, connection_limit: int, timeout: int, interval: float,
-          include_reads: bool) -> None:
+          include_reads: bool, transport: str | None) -> None:
     """Receive OpenLineage events over HTTP (POST /api/v1/lineage) and feed them to Atlas.
 
     An event is answered 201 once it is on disk in --dir (credentials scrubbed); a loop applies the
@@ -150,7 +188,7 @@ def serve(ctx: click.Context, host: str, port: int, token_file: Path | None, dir
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     click.echo(f"receiving OpenLineage events on {receiver.url}", err=True)
     try:
-        ingestor = _ingestor(ctx, include_reads)
+        ingestor = _ingestor(ctx, include_reads, transport)
         while thread.is_alive():
             try:
                 _drain_once(ingestor, directory)

@@ -155,6 +155,8 @@ def status(state_dir: Path | None, as_json: bool, healthy: bool) -> None:
     if info.running:
         click.echo(f"running: Atlas {info.version} at {info.url} (pid {info.pid}, {info.rss_mb:.0f} MB)")
         click.echo(f"user: {info.user}  password: {info.password}")
+        if info.kafka_bootstrap_servers:
+            click.echo(f"kafka: {info.kafka_bootstrap_servers} (topic ATLAS_HOOK; `--transport kafka`)")
     elif info.pid is not None:
         click.echo(f"starting: pid {info.pid}, Atlas says {info.atlas_status or 'nothing yet'}")
     else:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atlas_mlplugin.delivery.dirqueue import DEFAULT_MAX_ATTEMPTS, DirectoryQueue, Failure
 from atlas_mlplugin.delivery.handler import TypedefGuard
@@ -31,6 +32,9 @@ from atlas_mlplugin.mapping.tags import incomplete_lineage_tags
 from atlas_mlplugin.model.openlineage import RunEvent, is_training, parse_run_event
 from atlas_mlplugin.naming import display_name
 from atlas_mlplugin.scrubbing import logger
+
+if TYPE_CHECKING:
+    from atlas_mlplugin.transport.lineage import KafkaLineageWriter
 
 log = logger(__name__)
 TERMINAL = {"COMPLETE", "FAIL", "ABORT"}
@@ -73,8 +77,10 @@ class IngestReport:
 
 class LineageIngestor:
     def __init__(self, registry: GovernanceRegistry, *, include_reads: bool = False,
-                 typedefs: TypedefGuard | None = None) -> None:
+                 typedefs: TypedefGuard | None = None, writer: KafkaLineageWriter | None = None) -> None:
         self.registry = registry
+        # The kafka transport: the event's writes go to Atlas's hook topic instead of the REST API.
+        self.writer = writer
         self.client = registry.client
         # Our types must exist before the first write of a drain (a restarted Atlas may not have them yet).
         self.typedefs = typedefs if typedefs is not None else TypedefGuard(self.client)
@@ -91,6 +97,9 @@ class LineageIngestor:
             return False
         inputs = list(dict.fromkeys(d.qualified_name for d in event.inputs))
         outputs = list(dict.fromkeys(d.qualified_name for d in event.outputs))
+        if self.writer is not None:
+            self.writer.write(event, inputs, outputs)
+            return True
         for qualified_name in inputs:
             self.registry.ensure_dataset(qualified_name, reader=f"job {event.job.name}")
         kind = output_type(event)

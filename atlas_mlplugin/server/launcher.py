@@ -97,6 +97,8 @@ class ServerStatus(BaseModel):
     log_file: str
     rss_mb: float | None = None
     peak_rss_mb: float | None = None
+    # The embedded Kafka broker Atlas's hook consumer reads ATLAS_HOOK from (for the kafka transport).
+    kafka_bootstrap_servers: str | None = None
 
 
 Progress = Callable[[str], None]
@@ -248,7 +250,19 @@ class LocalAtlas:
             log_file=str(self.log_file),
             rss_mb=rss,
             peak_rss_mb=peak,
+            kafka_bootstrap_servers=self.kafka_bootstrap_servers() if alive else None,
         )
+
+    def kafka_bootstrap_servers(self) -> str | None:
+        """atlas.kafka.bootstrap.servers as this server was configured with it (its conf/), or None."""
+        from atlas_mlplugin.atlas.config import parse_properties
+
+        try:
+            text = (self.home / "conf" / "atlas-application.properties").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        found = [value.strip() for _, key, value in parse_properties(text) if key == "atlas.kafka.bootstrap.servers"]
+        return found[-1] if found and found[-1] else None
 
     def _version(self) -> str:
         return self.options.version if self.options.war is None else f"{self.options.war.name}"

@@ -1,0 +1,6 @@
+"""Transports for our writes to Atlas: REST (the default: atlas/client.py) and Atlas's own hook pipeline, Kafka
+(notifications on ATLAS_HOOK that Atlas's NotificationHookConsumer applies). `settings.transport_name` says
+which one a command uses (--transport, else $ATLAS_ML_TRANSPORT, else rest).
+
+Modules: notification.py (Atlas's envelope, splitting and compression), settings.py (atlas.kafka.* settings),
+kafka.py (the bounded producer), lineage.py (an OpenLineage event as one hook notification)."""
