@@ -190,10 +190,20 @@ class AtlasSession(requests.Session):
         attempts = max_attempts if max_attempts is not None else self.settings.max_retries
         attempts = max(1, attempts)
 
+        # A write whose answer did not come in time may still be under way in Atlas: sending it again piles
+        # the same work up (five copies of one heavy bulk POST ran Atlas 2.1.0 out of heap). Our writes are
+        # idempotent upserts, so the caller's queue re-delivers it later, once; reads are retried as usual.
+        is_write = method_s.upper() not in ("GET", "HEAD", "OPTIONS")
+
+        def retryable(exc: BaseException) -> bool:
+            if is_write and isinstance(exc, requests.exceptions.ReadTimeout):
+                return False
+            return _is_retryable_exception(exc)
+
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             wait=self._wait,
-            retry=retry_if_exception(_is_retryable_exception),
+            retry=retry_if_exception(retryable),
             before_sleep=lambda rs: self._before_sleep(rs, method_s.upper(), path, attempts),
             reraise=True,
         )
@@ -273,6 +283,8 @@ class AtlasSession(requests.Session):
             )
         elif isinstance(exc, requests.exceptions.ReadTimeout):
             hint = f"{UNAVAILABLE_HINT}; if Atlas is merely slow, raise ATLAS_READ_TIMEOUT"
+            if method not in ("GET", "HEAD", "OPTIONS"):
+                hint += " (a write is not re-sent at once: Atlas may still be applying it)"
         else:
             hint = UNAVAILABLE_HINT
         plural = "attempt" if attempts == 1 else "attempts"

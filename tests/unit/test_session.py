@@ -268,3 +268,13 @@ def test_sdk_keeps_url_path_prefix(server: ScriptedServer) -> None:
     client = AtlasClient(fast(server.url + "/gateway/atlas"))
     client.sdk.admin.get_metrics()
     assert server.seen[0].path == "/gateway/atlas/api/atlas/admin/metrics"
+
+
+def test_a_write_that_timed_out_is_not_sent_again_at_once(server: ScriptedServer) -> None:
+    """Atlas may still be applying it: re-sending a heavy bulk POST piles the work up on the server."""
+    server.default = Reply(200, {}, delay=0.6)
+    session = build_session(fast(server.url, read_timeout=0.1, max_retries=3))
+    with pytest.raises(AtlasUnavailableError) as info:
+        session.post(server.url + "/api/atlas/v2/entity/bulk", json={"entities": []})
+    assert len(server.seen) == 1
+    assert info.value.attempts == 1 and "not re-sent" in str(info.value)
