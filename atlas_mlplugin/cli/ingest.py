@@ -11,12 +11,19 @@ from pathlib import Path
 import click
 
 
-def _ingestor(ctx: click.Context, include_reads: bool = False):  # noqa: ANN202
+def _ingestor(ctx: click.Context, include_reads: bool = False, batch_size: int | None = None):  # noqa: ANN202
     from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.governance import GovernanceRegistry
-    from atlas_mlplugin.openlineage.ingest import LineageIngestor
+    from atlas_mlplugin.openlineage.ingest import DEFAULT_BATCH, LineageIngestor
 
-    return LineageIngestor(GovernanceRegistry(client_of(ctx)), include_reads=include_reads)
+    return LineageIngestor(GovernanceRegistry(client_of(ctx)), include_reads=include_reads,
+                           batch_size=batch_size or DEFAULT_BATCH)
+
+
+# Not imported from openlineage.ingest: the CLI must not import the ingest stack at start-up.
+batch_option = click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True,
+                            help="Events looked up and written together (one bulk request each); a batch Atlas "
+                                 "refuses is applied one event at a time to find the one at fault.")
 
 
 reads_option = click.option("--include-reads", is_flag=True,
@@ -47,14 +54,15 @@ RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 @click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True,
               help="Reject an event after Atlas failed it (HTTP 5xx) this many times in all.")
 @reads_option
+@batch_option
 @click.pass_context
 def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float, max_attempts: int,
-           include_reads: bool) -> None:
+           include_reads: bool, batch_size: int) -> None:
     """Apply the OpenLineage events in DIRECTORY (e.g. the Spark listener's spool) to Atlas, oldest first.
     Applied files are removed; invalid ones, and ones Atlas refuses, move to DIRECTORY/rejected/ with the
     reason. Several ingests of one directory may run at once: each file is applied by one of them. Exit 1 if
     events remain because Atlas could not take them."""
-    ingestor = _ingestor(ctx, include_reads)
+    ingestor = _ingestor(ctx, include_reads, batch_size)
     remaining = _drain_once(ingestor, directory, quiet_when_idle=False, max_attempts=max_attempts,
                             retry_delays=RETRY_DELAYS)
     while follow:
