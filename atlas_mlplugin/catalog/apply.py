@@ -133,8 +133,10 @@ class Snapshot:
             for qn, entity in reader.find_entities(
                     type_name, sorted(names), min_ext_info=True,
                     ignore_relationships=type_name not in _WITH_RELATIONSHIPS).items():
-                # A soft-deleted entity is history (Atlas leaves it out): upserting brings it back as created.
-                self.found[(type_name, qn)] = dict(entity)
+                # A soft-deleted entity is history (Atlas leaves it out of a bulk read anyway): upserting
+                # brings it back, which counts as creating it.
+                if entity.get("status", "ACTIVE") != "DELETED":
+                    self.found[(type_name, qn)] = dict(entity)
         self._name_related(reader)
 
     def get(self, type_name: str, qualified_name: str) -> Entity | None:
