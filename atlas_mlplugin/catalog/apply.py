@@ -12,7 +12,7 @@ a separate, explicit act outside this module.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, Protocol
@@ -20,16 +20,20 @@ from typing import Any, Literal, Protocol
 from atlas_mlplugin.catalog.document import CatalogDocument
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
+from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.tags import CONSENT_TAG_TYPES, DERIVED_TAG_TYPES, derived_tags
 from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec, TrainingRunSpec
+from atlas_mlplugin.reads.entities import BULK_GUIDS
 
 Action = Literal["created", "updated", "unchanged"]
 Entity = dict[str, Any]
 
 
 class EntityReader(Protocol):
-    def find_entity(self, type_name: str, qualified_name: str, /) -> dict[str, Any] | None: ...
-    def get_entities(self, guids: list[str], /) -> dict[str, Any]: ...
+    def find_entities(self, type_name: str, qualified_names: Iterable[str], /, *, min_ext_info: bool = True,
+                      ignore_relationships: bool = True) -> dict[str, dict[str, Any]]: ...
+    def get_entities(self, guids: Iterable[str], /, *, min_ext_info: bool = False,
+                     ignore_relationships: bool = False) -> dict[str, Any]: ...
 
 
 class Registry(Protocol):
@@ -113,62 +117,116 @@ def _with_guid(entry: ApplyEntry, guid: str) -> ApplyEntry:
 
 
 # --- planning (reads only) ------------------------------------------------------------------------------
+# Types whose relationships we compare (a dataset's license and consent records, a process's inputs and
+# outputs): read with their relationships. The others are read without: a license's relationships are every
+# dataset under it in Atlas, which made a no-op apply grow with the whole server's data.
+_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN})
+
+
+class Snapshot:
+    """What Atlas holds of the entities a catalog names, read before planning in one bulk request per type
+    (split only as the URL limit needs), relationships named by qualifiedName for comparison."""
+
+    def __init__(self, reader: EntityReader, wanted: dict[str, set[str]]) -> None:
+        self.found: dict[tuple[str, str], Entity] = {}
+        for type_name, names in sorted(wanted.items()):
+            for qn, entity in reader.find_entities(
+                    type_name, sorted(names), min_ext_info=True,
+                    ignore_relationships=type_name not in _WITH_RELATIONSHIPS).items():
+                # A soft-deleted entity is history (Atlas leaves it out of a bulk read anyway): upserting
+                # brings it back, which counts as creating it.
+                if entity.get("status", "ACTIVE") != "DELETED":
+                    self.found[(type_name, qn)] = dict(entity)
+        self._name_related(reader)
+
+    def get(self, type_name: str, qualified_name: str) -> Entity | None:
+        return self.found.get((type_name, qualified_name))
+
+    def _name_related(self, reader: EntityReader) -> None:
+        """Relationship attributes come back as guids only; give them the qualifiedNames we compare by, from
+        the entities read already, the references in attributes, or one bulk read of the rest."""
+        names: dict[str, str] = {}
+        for entity in self.found.values():
+            names[str(entity.get("guid"))] = str((entity.get("attributes") or {}).get(n.QUALIFIED_NAME))
+            for value in (entity.get("attributes") or {}).values():
+                for ref in value if isinstance(value, list) else [value]:
+                    if isinstance(ref, dict) and "guid" in ref and (ref.get("uniqueAttributes") or {}).get(
+                            n.QUALIFIED_NAME):
+                        names[str(ref["guid"])] = str(ref["uniqueAttributes"][n.QUALIFIED_NAME])
+        refs = [r for entity in self.found.values()
+                for value in (entity.get("relationshipAttributes") or {}).values()
+                for r in (value if isinstance(value, list) else [value]) if isinstance(r, dict) and "guid" in r
+                and "uniqueAttributes" not in r]
+        unknown = sorted({str(r["guid"]) for r in refs} - names.keys())
+        for start in range(0, len(unknown), BULK_GUIDS):
+            chunk = unknown[start:start + BULK_GUIDS]
+            for e in reader.get_entities(chunk, min_ext_info=True, ignore_relationships=True).get("entities") or []:
+                names[str(e["guid"])] = str((e.get("attributes") or {}).get(n.QUALIFIED_NAME))
+        for ref in refs:
+            if str(ref["guid"]) in names:
+                ref["uniqueAttributes"] = {n.QUALIFIED_NAME: names[str(ref["guid"])]}
+
+
+def _wanted(doc: CatalogDocument, catalog: LicenseCatalog) -> dict[str, set[str]]:
+    """Every (type, qualifiedName) planning compares, plus the licenses and consent records datasets refer
+    to, so their guids are known without reading them again."""
+    wanted: dict[str, set[str]] = {}
+
+    def add(type_name: str, qualified_name: str) -> None:
+        wanted.setdefault(type_name, set()).add(qualified_name)
+
+    for lic in doc.licenses:
+        add(n.ML_DATA_LICENSE, lic.qualified_name)
+    for rec in doc.consent_records:
+        add(n.ML_CONSENT_RECORD, rec.qualified_name)
+    for _, ds in doc.all_datasets():
+        add(n.ML_DATASET, ds.qualified_name)
+        add(n.ML_DATA_LICENSE, catalog.get(ds.license or "NOASSERTION").qualified_name)
+        for qn in ds.consent_records:
+            add(n.ML_CONSENT_RECORD, qn)
+    for d in doc.derivations:
+        add(n.ML_DERIVATION, em.derivation_entity(d)["attributes"][n.QUALIFIED_NAME])
+    for run in doc.resolved_training_runs():
+        add(n.ML_TRAINING_RUN, run.qualified_name)
+        for m in run.outputs:
+            add(n.ML_MODEL, m.qualified_name)
+    return wanted
+
+
 def _plan(doc: CatalogDocument, registry: Registry) -> list[_Step]:
-    steps: list[_Step] = []
-    consents = {rec.qualified_name: rec for rec in doc.consent_records}
     for lic in doc.licenses:
         # The registry resolves dataset licenses through its catalog, also when this license is unchanged;
         # and the datasets' tags below must be derived from the terms in the file.
         registry.catalog.add(lic)
-        entry = _entry(registry, "license", em.license_entity(lic))
+    snapshot = Snapshot(registry.client, _wanted(doc, registry.catalog))
+    steps: list[_Step] = []
+    consents = {rec.qualified_name: rec for rec in doc.consent_records}
+    for lic in doc.licenses:
+        entry = _entry(snapshot, "license", em.license_entity(lic))
         steps.append(_Step([entry], partial(registry.register_license, lic)))
     for rec in doc.consent_records:
-        entry = _entry(registry, "consent record", em.consent_entity(rec))
+        entry = _entry(snapshot, "consent record", em.consent_entity(rec))
         steps.append(_Step([entry], partial(registry.register_consent, rec)))
     for ds in (d.fingerprinted() for d in doc.datasets):
-        entry = _dataset_entry(registry, ds, consents)
+        entry = _dataset_entry(snapshot, registry.catalog, ds, consents)
         steps.append(_Step([entry], partial(registry.register_dataset, ds)))
     for derivation in doc.derivations_in_order():
         d = derivation.model_copy(update={"outputs": [o.fingerprinted() for o in derivation.outputs]})
-        entries = [_entry(registry, "derivation", em.derivation_entity(d))]
-        entries += [_dataset_entry(registry, out, consents) for out in d.outputs]
+        entries = [_entry(snapshot, "derivation", em.derivation_entity(d))]
+        entries += [_dataset_entry(snapshot, registry.catalog, out, consents) for out in d.outputs]
         steps.append(_Step(entries, partial(registry.record_derivation, d)))
     for spec in doc.resolved_training_runs():
         run = spec.model_copy(update={"outputs": [m.fingerprinted() for m in spec.outputs]})
-        entries = [_entry(registry, "training run", em.training_run_entity(run, {}))]
-        entries += [_entry(registry, "model", em.model_entity(m)) for m in run.outputs]
+        entries = [_entry(snapshot, "training run", em.training_run_entity(run, {}))]
+        entries += [_entry(snapshot, "model", em.model_entity(m)) for m in run.outputs]
         steps.append(_Step(entries, partial(registry.record_training_run, run)))
     return steps
 
 
-def _find(registry: Registry, desired: Entity) -> Entity | None:
-    found = registry.client.find_entity(desired["typeName"], desired["attributes"]["qualifiedName"])
-    entity = (found or {}).get("entity")
-    # A soft-deleted entity is history; upserting brings the entry back, which counts as creating it.
-    if not entity or entity.get("status", "ACTIVE") == "DELETED":
-        return None
-    _name_related(registry, entity)
-    return dict(entity)
-
-
-def _name_related(registry: Registry, entity: Entity) -> None:
-    """Relationship attributes come back as guids only; give them the qualifiedNames we compare by."""
-    refs = [r for value in (entity.get("relationshipAttributes") or {}).values()
-            for r in (value if isinstance(value, list) else [value]) if isinstance(r, dict) and "guid" in r
-            and "uniqueAttributes" not in r]
-    if not refs:
-        return
-    found = registry.client.get_entities(sorted({r["guid"] for r in refs})).get("entities") or []
-    names = {e["guid"]: (e.get("attributes") or {}).get("qualifiedName") for e in found}
-    for ref in refs:
-        if names.get(ref["guid"]):
-            ref["uniqueAttributes"] = {"qualifiedName": names[ref["guid"]]}
-
-
-def _entry(registry: Registry, kind: str, desired: Entity, extra: Callable[[Entity], list[str]] | None = None
+def _entry(snapshot: Snapshot, kind: str, desired: Entity, extra: Callable[[Entity], list[str]] | None = None
            ) -> ApplyEntry:
     qualified_name = desired["attributes"]["qualifiedName"]
-    actual = _find(registry, desired)
+    actual = snapshot.get(desired["typeName"], qualified_name)
     if actual is None:
         return ApplyEntry(kind, qualified_name, "created")
     changes = differences(desired, actual) + (extra(actual) if extra else [])
@@ -176,15 +234,16 @@ def _entry(registry: Registry, kind: str, desired: Entity, extra: Callable[[Enti
                       actual.get("guid"))
 
 
-def _dataset_entry(registry: Registry, ds: DatasetSpec, consents: dict[str, ConsentRecordSpec]) -> ApplyEntry:
+def _dataset_entry(snapshot: Snapshot, catalog: LicenseCatalog, ds: DatasetSpec,
+                   consents: dict[str, ConsentRecordSpec]) -> ApplyEntry:
     """Attributes as for any entry, plus the dataset's own derived tags: they follow from the license's terms
     and the consent records too, so a change there shows here even when the dataset's attributes match."""
-    lic = registry.catalog.get(ds.license or "NOASSERTION")
+    lic = catalog.get(ds.license or "NOASSERTION")
     records = [consents[qn] for qn in ds.consent_records if qn in consents]
     # Consent records that live only in Atlas (allowed external references) are not known here.
     kinds = DERIVED_TAG_TYPES if len(records) == len(ds.consent_records) else DERIVED_TAG_TYPES - CONSENT_TAG_TYPES
     desired = [t for t in derived_tags(ds, lic, records) if t["typeName"] in kinds]
-    return _entry(registry, "dataset", em.dataset_entity(ds, lic),
+    return _entry(snapshot, "dataset", em.dataset_entity(ds, lic),
                   lambda actual: ["tags"] if _own_tags(actual, kinds) != _by_type(desired) else [])
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import click
 
 
-def _ingestor(ctx: click.Context, include_reads: bool = False, transport: str | None = None):  # noqa: ANN202
+def _ingestor(ctx: click.Context, include_reads: bool = False, transport: str | None = None,  # noqa: ANN202
+              batch_size: int | None = None):
     from atlas_mlplugin.atlas.errors import ConfigError
     from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.governance import GovernanceRegistry
-    from atlas_mlplugin.openlineage.ingest import LineageIngestor
+    from atlas_mlplugin.openlineage.ingest import DEFAULT_BATCH, LineageIngestor
     from atlas_mlplugin.transport.settings import transport_name
 
     registry = GovernanceRegistry(client_of(ctx))
@@ -28,7 +29,8 @@ def _ingestor(ctx: click.Context, include_reads: bool = False, transport: str | 
             writer = KafkaLineageWriter(registry, HookPublisher(_kafka_settings(ctx)))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    return LineageIngestor(registry, include_reads=include_reads, writer=writer)
+    return LineageIngestor(registry, include_reads=include_reads, writer=writer,
+                           batch_size=batch_size or DEFAULT_BATCH)
 
 
 def _kafka_settings(ctx: click.Context):  # noqa: ANN202
@@ -48,6 +50,12 @@ def _kafka_settings(ctx: click.Context):  # noqa: ANN202
         if not local:
             raise
         return load_kafka_settings(ctx.obj["config"], {**os.environ, "ATLAS_KAFKA_BOOTSTRAP_SERVERS": local})
+
+
+# Not imported from openlineage.ingest: the CLI must not import the ingest stack at start-up.
+batch_option = click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True,
+                            help="Events looked up and written together (one bulk request each); a batch Atlas "
+                                 "refuses is applied one event at a time to find the one at fault.")
 
 
 reads_option = click.option("--include-reads", is_flag=True,
@@ -84,14 +92,15 @@ RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
               help="Reject an event after Atlas failed it (HTTP 5xx) this many times in all.")
 @reads_option
 @transport_option
+@batch_option
 @click.pass_context
 def ingest(ctx: click.Context, directory: Path, follow: bool, interval: float, max_attempts: int,
-           include_reads: bool, transport: str | None) -> None:
+           include_reads: bool, transport: str | None, batch_size: int) -> None:
     """Apply the OpenLineage events in DIRECTORY (e.g. the Spark listener's spool) to Atlas, oldest first.
     Applied files are removed; invalid ones, and ones Atlas refuses, move to DIRECTORY/rejected/ with the
     reason. Several ingests of one directory may run at once: each file is applied by one of them. Exit 1 if
     events remain because Atlas could not take them."""
-    ingestor = _ingestor(ctx, include_reads, transport)
+    ingestor = _ingestor(ctx, include_reads, transport, batch_size)
     remaining = _drain_once(ingestor, directory, quiet_when_idle=False, max_attempts=max_attempts,
                             retry_delays=RETRY_DELAYS)
     while follow:

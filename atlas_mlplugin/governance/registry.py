@@ -99,8 +99,14 @@ class GovernanceRegistry:
         """Make this entity's own tags of the `managed` types equal `desired`; propagated tags, manual
         tags and derived tags of other kinds stay as they are. A concurrent writer deriving the same tags
         (two applies of one file) is no error: a tag it added first is updated, one it removed first is gone."""
+        self.sync_known_tags(guid, self.client.get_classifications(guid), desired, managed)
+
+    def sync_known_tags(self, guid: str, classifications: list[Classification], desired: list[Classification],
+                        managed: frozenset[str] = DERIVED_TAG_TYPES) -> None:
+        """sync_derived_tags when the entity's classifications were read already (a bulk read under the
+        entity's write lock): no read of its own, and no call at all when nothing differs."""
         current = {
-            c["typeName"]: c for c in self.client.get_classifications(guid)
+            c["typeName"]: c for c in classifications
             if c["typeName"] in managed and c.get("entityGuid", guid) == guid
         }
         wanted = {c["typeName"]: c for c in desired if c["typeName"] in managed}
@@ -259,7 +265,15 @@ class GovernanceRegistry:
         for c in self.client.get_classifications(guid):
             if (c["typeName"] == n.UNKNOWN_LICENSE and c.get("entityGuid", guid) == guid
                     and (c.get("attributes") or {}).get(n.LICENSE_ID) == UNREGISTERED):
-                self.client.delete_classification(guid, n.UNKNOWN_LICENSE)
+                self.drop_placeholder_tag(guid)
+
+    def drop_placeholder_tag(self, guid: str) -> None:
+        """Remove the entity's own UnknownLicense (the caller saw it is a placeholder's); gone already is fine."""
+        try:
+            self.client.delete_classification(guid, n.UNKNOWN_LICENSE)
+        except AtlasRequestError as exc:
+            if not _is(exc, NOT_ASSOCIATED):
+                raise
 
     def record_training_run(self, run: TrainingRunSpec, input_types: dict[str, str] | None = None) -> str:
         """Upsert the run (a Process from its input datasets to its models) and the models.

@@ -340,6 +340,11 @@ class EntityStore:
         entity = self.entities.get((type_name, qualified_name))
         return {"entity": copy.deepcopy(entity)} if entity else None
 
+    def find_entities(self, type_name: str, qualified_names: Any, **_: Any) -> dict[str, dict[str, Any]]:
+        """Like Atlas's bulk GET by unique attributes: the ACTIVE ones of those names, by name."""
+        found = {qn: self.entities.get((type_name, qn)) for qn in qualified_names}
+        return {qn: copy.deepcopy(e) for qn, e in found.items() if e and e.get("status") != "DELETED"}
+
     def put(self, entity: dict[str, Any], tags: list[dict[str, Any]] | None = None) -> str:
         key = (entity["typeName"], entity["attributes"]["qualifiedName"])
         guid = self.entities.get(key, {}).get("guid") or f"guid-{len(self.entities) + 1}"
