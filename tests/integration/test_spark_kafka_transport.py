@@ -10,6 +10,7 @@ against another Atlas (ATLAS_URL) without that variable the tests skip."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -58,7 +59,8 @@ JOB = textwrap.dedent("""
     lr = jvm.org.apache.spark.ml.classification.LogisticRegression().setMaxIter(5).setLabelCol("churned")
     stages = gateway.new_array(jvm.org.apache.spark.ml.PipelineStage, 2)
     stages[0], stages[1] = assembler, lr
-    jvm.org.apache.spark.ml.Pipeline().setStages(stages).fit(gold._jdf).write().overwrite().save(
+    # A fixed uid: Spark ML draws a random one per Pipeline, and the training run's name carries it.
+    jvm.org.apache.spark.ml.Pipeline("churn_pipeline").setStages(stages).fit(gold._jdf).write().overwrite().save(
         str(base / "models/churn"))
     spark.stop()
 """)
@@ -98,25 +100,44 @@ def _rest(atlas: AtlasSettings) -> dict[str, str]:
             "spark.atlas.rest.password": password}
 
 
+# Per run, not per transport: Spark's application id, the run's id and times.
+VOLATILE = {"applicationId", "runId", "startTime", "endTime"}
+
+
 def _held(client: AtlasClient, registry: GovernanceRegistry, base: Path, namespace: str) -> dict[str, Any]:
-    """What Atlas holds about the run's model, with the run's own prefixes replaced by fixed ones."""
+    """What Atlas holds about the run's model: every entity of its lineage with all its attributes and tags
+    (own and propagated, by source), the edges, and the model's tags, with the run's own prefixes replaced by
+    fixed ones: the lake's URI, the namespace, and the lake's path as the listener puts it into job names."""
+    in_job_names = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(base).lstrip("/"))  # Names.jobSafe
+
     def rel(text: Any) -> Any:
-        return str(text).replace(base.as_uri(), "LAKE").replace(namespace, "NS") if isinstance(text, str) else text
+        if not isinstance(text, str):
+            return text
+        return text.replace(base.as_uri(), "LAKE").replace(in_job_names, "LAKE").replace(namespace, "NS")
+
+    def value(v: Any) -> Any:
+        if isinstance(v, dict) and "uniqueAttributes" in v:  # a reference: by name, not by guid
+            return (v["typeName"], rel(v["uniqueAttributes"]["qualifiedName"]))
+        if isinstance(v, list):
+            return sorted((value(x) for x in v), key=repr)
+        if isinstance(v, dict):
+            return {k: value(x) for k, x in v.items()}
+        return rel(v)
 
     model = client.find_entity("ml_model", (base / "models/churn").as_uri())
     assert model is not None, "the model is not in Atlas"
     lineage = client.lineage(model["entity"]["guid"], "INPUT", 10)
     guids = lineage["guidEntityMap"]
+    names = {guid: rel(e["attributes"]["qualifiedName"]) for guid, e in guids.items()}
     entities = {}
     for entity in guids.values():
         full = client.find_entity(entity["typeName"], entity["attributes"]["qualifiedName"])["entity"]
-        attrs = {k: rel(v) for k, v in full["attributes"].items()
-                 if k in ("qualifiedName", "name", "declaredLicense", "description", "status", "framework")}
-        own_tags = sorted((t["typeName"], rel((t.get("attributes") or {}).get("licenseId")))
-                          for t in full.get("classifications") or [] if t.get("entityGuid") == full["guid"])
-        entities[rel(entity["attributes"]["qualifiedName"])] = (entity["typeName"], attrs, own_tags)
-    edges = sorted((rel(guids[r["fromEntityId"]]["attributes"]["qualifiedName"]),
-                    rel(guids[r["toEntityId"]]["attributes"]["qualifiedName"])) for r in lineage["relations"])
+        attrs = {k: value(v) for k, v in full["attributes"].items() if k not in VOLATILE and v not in (None, [], {})}
+        tags = sorted([(t["typeName"], names.get(t.get("entityGuid"), t.get("entityGuid")),
+                        rel((t.get("attributes") or {}).get("licenseId")), t.get("propagate"))
+                       for t in full.get("classifications") or []], key=repr)
+        entities[rel(entity["attributes"]["qualifiedName"])] = (entity["typeName"], attrs, tags)
+    edges = sorted((names[r["fromEntityId"]], names[r["toEntityId"]]) for r in lineage["relations"])
     tags = sorted((t.type_name, rel(t.source_qualified_name), rel(t.attributes.get("licenseId")))
                   for t in tags_of(registry.client, (base / "models/churn").as_uri()))
     return {"entities": entities, "edges": edges, "model_tags": tags}
