@@ -31,8 +31,9 @@ QUERY_LISTENER = "io.atlasml.spark.AtlasQueryListener"
 SPARK_LISTENER = "io.atlasml.spark.AtlasSparkListener"
 # Settings that hold comma-separated lists: `configure` appends to what the builder already has.
 LIST_SETTINGS = ("spark.jars", "spark.sql.queryExecutionListeners", "spark.extraListeners")
-Transport = Literal["spool", "http", "console"]
-TRANSPORTS: tuple[str, ...] = ("spool", "http", "console")
+Transport = Literal["spool", "http", "console", "kafka"]
+TRANSPORTS: tuple[str, ...] = ("spool", "http", "console", "kafka")
+FALLS_BACK_TO_SPOOL = ("spool", "http", "kafka")  # where an event goes when its transport cannot deliver it
 DEFAULT_SPOOL_DIR = Path(tempfile.gettempdir()) / "atlas-ml-spool"  # the listener's ${java.io.tmpdir} default
 
 _SCALA_LIBRARY = re.compile(r"^scala-library-(\d+)\.(\d+)\.\d+.*\.jar$")
@@ -54,6 +55,19 @@ class ListenerSettings(BaseModel):
     http_token: SecretStr | None = Field(default=None, description="bearer token for the receiver")
     namespace: str | None = Field(default=None, description="OpenLineage job namespace (listener default: spark)")
     capture_reads: bool = False
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, pattern=r"^[^\s,]+(,[^\s,]+)*$",
+        description="transport kafka: Atlas's Kafka (host:port,...); unset, the listener reads "
+                    "atlas.kafka.bootstrap.servers from $ATLAS_CONF/atlas-application.properties")
+    kafka_topic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,249}$",
+                                    description="transport kafka: the hook topic (default ATLAS_HOOK)")
+    kafka_producer: dict[str, str] = Field(
+        default_factory=dict, description="transport kafka: producer settings such as security.protocol, "
+                                          "sasl.mechanism, ssl.truststore.location (spark.atlas.kafka.KEY)")
+    rest_url: AnyHttpUrl | None = Field(default=None, description="transport kafka: Atlas's REST API, read (never "
+                                        "written) to know which inputs are registered")
+    rest_user: str | None = Field(default=None, description="transport kafka: the Atlas user for those reads")
+    rest_password: SecretStr | None = Field(default=None, description="transport kafka: that user's password")
 
     @model_validator(mode="after")
     def _http_needs_url(self) -> ListenerSettings:
@@ -62,13 +76,32 @@ class ListenerSettings(BaseModel):
                              "(e.g. http://atlas-ml-host:5050/api/v1/lineage; see `atlas-ml serve`)")
         if self.transport != "http" and (self.http_url is not None or self.http_token is not None):
             raise ValueError(f"http_url and http_token are settings of transport 'http', not {self.transport!r}")
+        kafka = (self.kafka_bootstrap_servers, self.kafka_topic, self.rest_url, self.rest_user, self.rest_password)
+        if self.transport != "kafka" and (any(v is not None for v in kafka) or self.kafka_producer):
+            raise ValueError(f"kafka_* and rest_* are settings of transport 'kafka', not {self.transport!r}")
+        if self.transport == "kafka" and self.rest_url is None:
+            raise ValueError("transport 'kafka' needs rest_url, Atlas's REST API (e.g. http://atlas-host:21000), "
+                             "which the listener reads to know which inputs are registered; without it every "
+                             "event would go to the spool")
         return self
 
     def spark_conf(self) -> dict[str, str]:
         """The listener's settings of this transport (without the jar and the listener classes)."""
         conf = {"spark.atlas.transport": self.transport}
-        if self.transport in ("spool", "http"):
+        if self.transport in FALLS_BACK_TO_SPOOL:
             conf["spark.atlas.spool.dir"] = str(self.spool_dir.expanduser().absolute())
+        if self.kafka_bootstrap_servers:
+            conf["spark.atlas.kafka.bootstrap.servers"] = self.kafka_bootstrap_servers
+        if self.kafka_topic:
+            conf["spark.atlas.kafka.topic"] = self.kafka_topic
+        for key, value in self.kafka_producer.items():
+            conf[f"spark.atlas.kafka.{key}"] = value
+        if self.rest_url is not None:
+            conf["spark.atlas.rest.url"] = str(self.rest_url).rstrip("/")
+        if self.rest_user:
+            conf["spark.atlas.rest.user"] = self.rest_user
+        if self.rest_password is not None:
+            conf["spark.atlas.rest.password"] = self.rest_password.get_secret_value()
         if self.http_url is not None:
             conf["spark.atlas.http.url"] = str(self.http_url)
         if self.http_token is not None:
@@ -176,15 +209,19 @@ def merge_list_setting(existing: str | None, added: str) -> str:
 
 def configure(builder: B, transport: Transport = "spool", *, spool_dir: str | Path | None = None,
               http_url: str | None = None, http_token: str | SecretStr | None = None,
-              namespace: str | None = None, capture_reads: bool = False, scala_version: str | None = None) -> B:
+              namespace: str | None = None, capture_reads: bool = False, scala_version: str | None = None,
+              **kafka: Any) -> B:
     """Load the listener in the session `builder` will create, with the given transport:
 
         spark = configure(SparkSession.builder.appName("train"), spool_dir="/var/spool/atlas-ml").getOrCreate()
 
+    Transport "kafka" takes the ListenerSettings fields kafka_bootstrap_servers, kafka_topic, kafka_producer,
+    rest_url, rest_user and rest_password as keywords.
+
     Jars and listeners the builder already has are kept (the lists are appended to). It has to run before
     the application's first SparkSession: Spark reads these settings once, when its context starts."""
     fields: dict[str, Any] = {"transport": transport, "http_url": http_url, "http_token": http_token,
-                              "namespace": namespace, "capture_reads": capture_reads}
+                              "namespace": namespace, "capture_reads": capture_reads, **kafka}
     if spool_dir is not None:
         fields["spool_dir"] = spool_dir
     try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from typing import Any, Literal
 
 from atlas_mlplugin.governance.registry import GovernanceRegistry
@@ -42,6 +43,40 @@ log = logger(__name__)
 ORDER_KEY = "atlas-mlplugin-lineage"
 REMEMBERED = 100_000  # names of entities published, kept to know what is in flight (oldest forgotten first)
 Published = Literal["output", "placeholder", "process"]
+
+
+def process_type(event: RunEvent) -> str:
+    return n.ML_TRAINING_RUN if is_training(event) else n.ML_SPARK_PROCESS
+
+
+def build_batch(event: RunEvent, inputs: list[str], outputs: list[str], *, registered: Collection[str],
+                existing_outputs: Collection[str], process_exists: bool) -> list[Entity]:
+    """The entities of the event's message, given what Atlas already holds (pure: the reads are the caller's).
+
+    Placeholders (with UnknownLicense) for inputs not `registered`, stubs for outputs not existing, then the
+    process, with IncompleteLineage when it is new. The JVM listener's kafka transport builds the same
+    (spark_listener HookNotifications.java); tests/vectors/hook_notifications.json holds both to it."""
+    kind = output_type(event)
+    batch: list[Entity] = []
+    for input_name in inputs:
+        if input_name not in registered:
+            entity = placeholder_dataset_entity(input_name, display_name(input_name), f"job {event.job.name}")
+            batch.append({**entity, "classifications": placeholder_tags(input_name)})
+    for output_name in outputs:
+        if output_name not in existing_outputs:
+            batch.append(dataset_stub_entity(kind, output_name, display_name(output_name)))
+    process = process_entity(event, inputs, outputs)
+    tags = incomplete_lineage_tags(process["attributes"][n.QUALIFIED_NAME], inputs, unresolved_inputs(event),
+                                   inputs_required=is_training(event))
+    if not process_exists and tags:
+        process = {**process, "classifications": tags}
+    batch.append(process)
+    return batch
+
+
+def message_entities(batch: list[Entity]) -> list[Entity]:
+    """What the ENTITY_CREATE_V2 carries: the batch linked by placeholder guids, every string scrubbed."""
+    return scrub_value(link_within_batch(batch))
 
 
 class KafkaLineageWriter:
@@ -79,30 +114,23 @@ class KafkaLineageWriter:
     def batch_for(self, event: RunEvent, inputs: list[str], outputs: list[str]) -> tuple[list[Entity], dict[str, str]]:
         """The entities to send for the event, and the guids of existing outputs (by qualifiedName)."""
         kind = output_type(event)
-        process = process_entity(event, inputs, outputs)
-        qualified_name = process["attributes"][n.QUALIFIED_NAME]
-        batch: list[Entity] = []
+        qualified_name = process_entity(event, inputs, outputs)["attributes"][n.QUALIFIED_NAME]
+        registered = []
         for input_name in inputs:
             if input_name in self._published or self.client.find_entity(n.ML_DATASET, input_name) is not None:
-                continue
-            log.warning("job %s reads %s, which is not registered: recording it with no known license",
-                        event.job.name, input_name)
-            entity = placeholder_dataset_entity(input_name, display_name(input_name), f"job {event.job.name}")
-            batch.append({**entity, "classifications": placeholder_tags(input_name)})
+                registered.append(input_name)
+            else:
+                log.warning("job %s reads %s, which is not registered: recording it with no known license",
+                            event.job.name, input_name)
         existing_outputs: dict[str, str] = {}
         for output_name in outputs:
             # A placeholder in flight must be applied first: its UnknownLicense goes, as over REST.
             found = self._find(kind, output_name, wait=self._published.get(output_name) == "placeholder")
-            if found is None:
-                batch.append(dataset_stub_entity(kind, output_name, display_name(output_name)))
-            else:
+            if found is not None:
                 existing_outputs[output_name] = str(found["entity"]["guid"])
-        tags = incomplete_lineage_tags(qualified_name, inputs, unresolved_inputs(event),
-                                       inputs_required=is_training(event))
-        existing_process = self._find(process["typeName"], qualified_name, wait=True)
-        if existing_process is None and tags:
-            process = {**process, "classifications": tags}
-        batch.append(process)
+        existing_process = self._find(process_type(event), qualified_name, wait=True)
+        batch = build_batch(event, inputs, outputs, registered=registered, existing_outputs=existing_outputs,
+                            process_exists=existing_process is not None)
         if existing_process is not None:
             existing_outputs[qualified_name] = str(existing_process["entity"]["guid"])
         return batch, existing_outputs
@@ -114,7 +142,7 @@ class KafkaLineageWriter:
         qualified_name = process["attributes"][n.QUALIFIED_NAME]
         with self.client.writing([*inputs, *outputs, qualified_name]):
             batch, existing = self.batch_for(event, inputs, outputs)
-            request = create_request(scrub_value(link_within_batch(batch)))
+            request = create_request(message_entities(batch))
             # One key for all: one partition, so Atlas applies events in the order they were ingested, as over
             # REST (an event refers to the previous one's output by qualifiedName; applied before it, it fails).
             self.publisher.publish([(ORDER_KEY, request)])

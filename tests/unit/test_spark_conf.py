@@ -227,3 +227,56 @@ def test_schema_comes_from_the_package_copy_first(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(packaged, "CHECKOUT_DIR", tmp_path)
     result = CliRunner().invoke(cli, ["check", "--schema"], catch_exceptions=False)
     assert result.exit_code == 1 and "check-report JSON Schema is not in this installation" in result.output
+
+
+def test_kafka_transport_prints_the_brokers_topic_atlas_and_spool_fallback(installed: Path, tmp_path: Path) -> None:
+    code, out = spark_conf("--scala", "2.12", "--transport", "kafka", "--kafka-bootstrap-servers", "k1:9092,k2:9092",
+                           "--kafka-topic", "ATLAS_HOOK_DEV", "--atlas-url", "http://atlas:21000/",
+                           "--atlas-user", "etl", "--spool-dir", str(tmp_path / "spool"), "--format", "json")
+    assert code == 0, out
+    conf = json.loads(out)["conf"]
+    assert conf["spark.atlas.transport"] == "kafka"
+    assert conf["spark.atlas.kafka.bootstrap.servers"] == "k1:9092,k2:9092"
+    assert conf["spark.atlas.kafka.topic"] == "ATLAS_HOOK_DEV"
+    assert conf["spark.atlas.rest.url"] == "http://atlas:21000"
+    assert conf["spark.atlas.rest.user"] == "etl"
+    assert conf["spark.atlas.spool.dir"] == str(tmp_path / "spool")  # where events go while Kafka is down
+
+
+def test_kafka_transport_defaults_to_the_local_servers_broker(installed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_mlplugin.server.launcher import LocalAtlas, ServerStatus
+
+    status = ServerStatus(running=True, url="http://127.0.0.1:21000", user="admin", password="pw", version="2.1.0",
+                          atlas_status="ACTIVE", state_dir="/x", log_file="/x/log",
+                          kafka_bootstrap_servers="127.0.0.1:39485")
+    monkeypatch.setattr(LocalAtlas, "status", lambda self: status)
+    code, out = spark_conf("--scala", "2.12", "--transport", "kafka", "--format", "properties")
+    assert code == 0, out
+    assert "spark.atlas.kafka.bootstrap.servers 127.0.0.1:39485\n" in out
+    assert "spark.atlas.rest.url http://127.0.0.1:21000\n" in out
+    assert "pw" not in out  # the password is the user's to put in spark-defaults.conf
+
+
+def test_kafka_settings_belong_to_the_kafka_transport(installed: Path) -> None:
+    code, out = spark_conf("--scala", "2.12", "--transport", "spool", "--kafka-bootstrap-servers", "k:9092")
+    assert code != 0 and "--kafka-bootstrap-servers: settings of --transport kafka, not spool" in out
+    with pytest.raises(SparkSetupError, match="rest_url"):
+        configure(_Builder(), "kafka", kafka_bootstrap_servers="k:9092", scala_version="2.12")
+
+
+def test_configure_passes_kafka_security_settings_to_the_listener(installed: Path) -> None:
+    builder = configure(_Builder(), "kafka", kafka_bootstrap_servers="k:9093", rest_url="http://atlas:21000",
+                        rest_user="etl", rest_password="s3cret", scala_version="2.12",
+                        kafka_producer={"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512"})
+    assert builder._options["spark.atlas.kafka.security.protocol"] == "SASL_SSL"
+    assert builder._options["spark.atlas.kafka.sasl.mechanism"] == "SCRAM-SHA-512"
+    assert builder._options["spark.atlas.rest.password"] == "s3cret"
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self._options: dict[str, str] = {}
+
+    def config(self, key: str, value: str) -> _Builder:
+        self._options[key] = value
+        return self

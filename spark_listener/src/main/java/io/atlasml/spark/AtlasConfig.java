@@ -10,7 +10,7 @@ import java.util.Map;
 public final class AtlasConfig {
     public static final String PREFIX = "spark.atlas.";
 
-    public enum TransportKind { SPOOL, HTTP, CONSOLE }
+    public enum TransportKind { SPOOL, HTTP, CONSOLE, KAFKA }
 
     public final TransportKind transport;
     public final Path spoolDir;
@@ -72,6 +72,11 @@ public final class AtlasConfig {
         }
         Scrubber.rememberSecrets(map);
         return fromMap(map);
+    }
+
+    /** All settings (read-only); callers must not ship them unscrubbed. */
+    Map<String, String> all() {
+        return java.util.Collections.unmodifiableMap(all);
     }
 
     /** A raw setting; callers must not ship it unscrubbed. */

@@ -14,6 +14,8 @@ public interface Transport extends AutoCloseable {
             case HTTP:
                 return new HttpTransport(config.httpUrl, config.httpToken, config.httpTimeoutMs,
                         new SpoolTransport(config.spoolDir));
+            case KAFKA:
+                return KafkaTransport.create(config);
             case CONSOLE:
                 return new ConsoleTransport();
             case SPOOL:
