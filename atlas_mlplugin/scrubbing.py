@@ -94,6 +94,8 @@ def _drop_secret_params(text: str) -> str:
     """Credential parameters removed with their separator ("?" stays for the parameters after it), and a
     "?" left with nothing after it removed too: "app?user=a&password=b x" -> "app x"."""
     dropped = _SECRET_PARAM.sub(lambda m: "?" if m.group(1) == "?" else "", text)
+    if dropped == text:  # nothing removed: a "?" of the text's own ("why??") is not ours to tidy
+        return text
     return _EMPTY_QUERY.sub("", dropped.replace("?&", "?").replace("?;", "?"))
 
 

@@ -248,6 +248,9 @@ public final class Scrubber {
      */
     static String dropSecretParams(String text) {
         String dropped = replace(SECRET_PARAM, text, m -> "?".equals(m.group(1)) ? "?" : "");
+        if (dropped.equals(text)) {
+            return text; // nothing removed: a "?" of the text's own ("why??") is not ours to tidy
+        }
         return EMPTY_QUERY.matcher(dropped.replace("?&", "?").replace("?;", "?")).replaceAll("");
     }
 

@@ -47,8 +47,13 @@ class ScrubberLinearRulesTest {
     private static String literalParams(String s) {
         Matcher m = LITERAL_PARAM.matcher(s);
         StringBuilder out = new StringBuilder();
+        boolean found = false;
         while (m.find()) {
+            found = true;
             m.appendReplacement(out, "?".equals(m.group(1)) ? "?" : "");
+        }
+        if (!found) {
+            return s; // nothing removed: the text's own "?" stays
         }
         String dropped = m.appendTail(out).toString().replace("?&", "?").replace("?;", "?");
         return Pattern.compile("\\?&*(?=[\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029"

@@ -91,8 +91,8 @@ class ScrubberTest {
         assertEquals("\u03a9token: *** / \u03a9***",
                 Scrubber.scrubText("\u03a9token: abc123 / \u03a9AKIAIOSFODNN7EXAMPLE"));
         assertEquals("***\n", Scrubber.scrubText("-----BEGIN RSA PRIVATE KEY-----\r\nMIIabc\u2028def\n"));
-        assertEquals("https://h/p\u2028next", Scrubber.scrubUri("https://h/p?\u2028next"));
-        assertEquals("https://h/p\u001cnext", Scrubber.scrubUri("https://h/p?\u001cnext"));
+        assertEquals("https://h/p\u2028next", Scrubber.scrubUri("https://h/p?password=x&\u2028next"));
+        assertEquals("https://h/p\u001cnext", Scrubber.scrubUri("https://h/p?password=x&\u001cnext"));
         assertEquals("jdbc:x://h/db\n", Scrubber.scrubUri("jdbc:x://h/db;password=x;\n"));
         assertEquals("jdbc:x://h/db;\r", Scrubber.scrubUri("jdbc:x://h/db;\r"));
         assertEquals("jdbc:x://h/db;a=1&\u2028", Scrubber.scrubUri("jdbc:x://h/db;a=1&\u2028"));
