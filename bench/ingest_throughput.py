@@ -7,8 +7,9 @@ entities:
   events/s and REST calls per event;
 - ceiling: the entities the ingest produces, posted straight with `POST /v2/entity/bulk`, 100 events' worth
   per request, no look-ups: what Atlas itself takes;
-- kafka: left to the Kafka transport (`measure_kafka`, `kafka_events_per_s` / `kafka_ratio` are null until
-  it exists);
+- kafka: the same events published as Atlas hook notifications (`atlas-ml ingest --transport kafka`), timed
+  until Atlas has applied the last one (null without a broker: ATLAS_KAFKA_BOOTSTRAP_SERVERS, or the local
+  server's embedded one);
 - apply (`--apply-datasets M`): `apply_catalog` of a catalog of M datasets and one training run reading all
   of them, the first time and again when nothing changed (seconds and REST calls).
 
@@ -102,10 +103,52 @@ def measure_ceiling(client: AtlasClient, prefix: str, count: int, batch_size: in
             "calls_per_event": round(calls[0] / count, 3)}
 
 
-def measure_kafka(settings: Any, prefix: str, count: int) -> dict[str, Any] | None:
-    """The Kafka transport's path: publish the same events as hook notifications and time until Atlas has
-    applied the last one. To be filled in with the Kafka transport; None until then."""
-    return None
+def measure_kafka(client: AtlasClient, registry: GovernanceRegistry, prefix: str, count: int,
+                  timeout: float = 3600.0) -> dict[str, Any] | None:
+    """The Kafka transport's path (`atlas-ml ingest --transport kafka`): the same events published as hook
+    notifications, timed until Atlas has applied the last one (every event's process is in Atlas). None when
+    no broker is known (ATLAS_KAFKA_BOOTSTRAP_SERVERS, or the local server's)."""
+    import os
+
+    from atlas_mlplugin.mapping.openlineage import process_entity
+    from atlas_mlplugin.transport.kafka import HookPublisher
+    from atlas_mlplugin.transport.lineage import KafkaLineageWriter
+    from atlas_mlplugin.transport.settings import load_kafka_settings
+
+    if not os.environ.get("ATLAS_KAFKA_BOOTSTRAP_SERVERS"):
+        say("kafka", "no broker known (ATLAS_KAFKA_BOOTSTRAP_SERVERS): skipped")
+        return None
+    events = events_for(prefix, count)
+    processes = []
+    for event in events:
+        parsed = parse_run_event(json.dumps(event))
+        processes.append(process_entity(parsed, [d.qualified_name for d in parsed.inputs],
+                                        [d.qualified_name for d in parsed.outputs])["attributes"]["qualifiedName"])
+    publisher = HookPublisher(load_kafka_settings(None))
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        for i, event in enumerate(events):
+            (directory / f"{i:08d}-e{i}.json").write_text(json.dumps(event))
+        ingestor = LineageIngestor(registry, writer=KafkaLineageWriter(registry, publisher))
+        started = time.monotonic()
+        with count_requests(client) as calls:
+            report = ingestor.drain(directory)
+        published = time.monotonic() - started
+    publisher.close()
+    if report.applied != count or report.rejected or report.error:
+        raise SystemExit(f"kafka ingest did not publish every event: {report.summary()}")
+    say("kafka", f"published {count} events in {published:.1f} s; waiting until Atlas has applied them")
+    # Atlas applies one partition in order, so the last process present means all are; all are checked anyway.
+    while not client.find_entities("ml_spark_process", processes[-1:]):
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"Atlas had not applied the last Kafka message after {timeout:.0f} s")
+        time.sleep(0.5)
+    seconds = time.monotonic() - started
+    present = len(client.find_entities("ml_spark_process", processes))
+    if present != count:
+        raise SystemExit(f"only {present} of {count} processes reached Atlas through Kafka")
+    return {"seconds": round(seconds, 2), "published_seconds": round(published, 2),
+            "events_per_s": round(count / seconds, 1), "rest_calls_per_event": round(calls[0] / count, 3)}
 
 
 def catalog_yaml(prefix: str, datasets: int) -> str:
@@ -164,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         say("ceiling", f"posting the same entities under {run}/ceiling")
         ceiling = measure_ceiling(client, f"{run}/ceiling", args.events, DEFAULT_BATCH)
         say("ceiling", f"{ceiling}")
-        kafka = measure_kafka(settings, f"{run}/kafka", args.events)
+        say("kafka", f"publishing the same events under {run}/kafka")
+        kafka = measure_kafka(client, registry, f"{run}/kafka", args.events)
+        say("kafka", f"{kafka}")
         result.update({
             "rest": rest, "ceiling": ceiling, "kafka": kafka,
             "rest_events_per_s": rest["events_per_s"], "ceiling_events_per_s": ceiling["events_per_s"],
