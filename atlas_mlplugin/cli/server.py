@@ -33,6 +33,11 @@ state_dir_option = click.option(
 bind_option = click.option("--bind", "bind_address", default=None,
                            help="Address to listen on (default 127.0.0.1; 0.0.0.0 inside a container).")
 
+port_option = click.option("--port", type=int, default=None, help="HTTP port (default 21000).")
+timeout_option = click.option("--timeout", "start_timeout", type=float, default=None,
+                              help="Seconds to wait for the server to become ACTIVE (default 600).")
+heap_option = click.option("--heap", default=None, help="JVM heap, e.g. 1536m (default).")
+
 
 @click.group()
 def server() -> None:
@@ -41,10 +46,9 @@ def server() -> None:
 
 @server.command()
 @state_dir_option
-@click.option("--port", type=int, default=None, help="HTTP port (default 21000).")
-@click.option("--timeout", "start_timeout", type=float, default=None,
-              help="Seconds to wait for the server to become ACTIVE (default 600).")
-@click.option("--heap", default=None, help="JVM heap, e.g. 1536m (default).")
+@port_option
+@timeout_option
+@heap_option
 @click.option("--reindex", is_flag=True, help="Rebuild the search index from the graph (done by itself when "
                                                  "the last run did not stop cleanly).")
 @bind_option
@@ -78,10 +82,9 @@ def _apply_types(status: ServerStatus, *, only_base: bool) -> None:
 
 @server.command()
 @state_dir_option
-@click.option("--port", type=int, default=None, help="HTTP port (default 21000).")
-@click.option("--timeout", "start_timeout", type=float, default=None,
-              help="Seconds to wait for the server to become ACTIVE (default 600).")
-@click.option("--heap", default=None, help="JVM heap, e.g. 1536m (default).")
+@port_option
+@timeout_option
+@heap_option
 @click.option("--reindex", is_flag=True, help="Rebuild the search index from the graph at start.")
 @bind_option
 @click.option("--apply-typedefs/--base-types-only", default=True, show_default=True,

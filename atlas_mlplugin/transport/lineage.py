@@ -115,13 +115,15 @@ class KafkaLineageWriter:
         """The entities to send for the event, and the guids of existing outputs (by qualifiedName)."""
         kind = output_type(event)
         qualified_name = process_entity(event, inputs, outputs)["attributes"][n.QUALIFIED_NAME]
-        registered = []
-        for input_name in inputs:
-            if input_name in self._published or self.client.find_entity(n.ML_DATASET, input_name) is not None:
-                registered.append(input_name)
-            else:
-                log.warning("job %s reads %s, which is not registered: recording it with no known license",
-                            event.job.name, input_name)
+        # One bulk look-up for the inputs (client.find_entities, as the REST ingest does), not one per name.
+        unseen = [name for name in inputs if name not in self._published]
+        found = self.client.find_entities(n.ML_DATASET, unseen) if unseen else {}
+        registered = [name for name in inputs if name in self._published or name in found]
+        unregistered = [name for name in inputs if name not in registered]
+        if unregistered:
+            log.warning("job %s reads %d dataset(s) nobody registered, recorded with no known license "
+                        "(UnknownLicense): %s", event.job.name, len(unregistered), ", ".join(unregistered[:3])
+                        + (", ..." if len(unregistered) > 3 else ""))
         existing_outputs: dict[str, str] = {}
         for output_name in outputs:
             # A placeholder in flight must be applied first: its UnknownLicense goes, as over REST.

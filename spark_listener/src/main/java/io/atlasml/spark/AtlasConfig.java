@@ -90,7 +90,11 @@ public final class AtlasConfig {
     }
 
     private static long number(Map<String, String> conf, String key, long dflt, long min, long max) {
-        String v = conf.get(key);
+        return number(conf.get(key), dflt, min, max);
+    }
+
+    /** A setting's number, clamped to [min, max]; the default when unset or not a number (never an error). */
+    static long number(String v, long dflt, long min, long max) {
         if (v == null || v.isBlank()) {
             return dflt;
         }

@@ -15,9 +15,8 @@ public final class HttpTransport implements Transport {
     private final URI url;
     private final String token;
     private final Duration timeout;
-    private final Transport fallback;
+    private final SpoolFallback fallback;
     private final HttpClient client;
-    private long failures;
 
     public HttpTransport(String url, String token, int timeoutMs, Transport fallback) {
         URI parsed = null;
@@ -29,7 +28,7 @@ public final class HttpTransport implements Transport {
         this.url = parsed;
         this.token = token;
         this.timeout = Duration.ofMillis(timeoutMs);
-        this.fallback = fallback;
+        this.fallback = new SpoolFallback(fallback);
         this.client = HttpClient.newBuilder().connectTimeout(timeout)
                 .followRedirects(HttpClient.Redirect.NEVER).build();
     }
@@ -55,12 +54,7 @@ public final class HttpTransport implements Transport {
             Thread.currentThread().interrupt();
             fallback.send(eventJson);
         } catch (Exception e) {
-            failures++;
-            if (failures == 1 || failures % 100 == 0) {
-                LOG.warn("atlas-ml: could not POST lineage to {} ({}; {} failures so far); spooling instead",
-                        Scrubber.scrubUri(url.toString()), Scrubber.scrubText(String.valueOf(e)), failures);
-            }
-            fallback.send(eventJson);
+            fallback.afterFailure(eventJson, "POST lineage to " + Scrubber.scrubUri(url.toString()), e);
         }
     }
 }

@@ -96,9 +96,9 @@ public final class KafkaSettings {
         }
         String bootstrap = producer.remove("bootstrap.servers");
         String topic = spark.getOrDefault(SPARK_PREFIX + TOPIC, atlasProperties.getOrDefault(TOPIC_KEY, "ATLAS_HOOK"));
-        int maxLength = (int) number(atlasProperties.get(MAX_LENGTH_KEY), HookNotifications.DEFAULT_MAX_LENGTH_BYTES,
-                1025, Integer.MAX_VALUE);
-        int timeout = (int) number(spark.get(SPARK_PREFIX + TIMEOUT_MS), 10_000, 100, 300_000);
+        int maxLength = (int) AtlasConfig.number(atlasProperties.get(MAX_LENGTH_KEY),
+                HookNotifications.DEFAULT_MAX_LENGTH_BYTES, 1025, Integer.MAX_VALUE);
+        int timeout = (int) AtlasConfig.number(spark.get(SPARK_PREFIX + TIMEOUT_MS), 10_000, 100, 300_000);
         return new KafkaSettings(bootstrap == null || bootstrap.isBlank() ? null : bootstrap, topic.trim(),
                 maxLength, timeout, producer, source);
     }
@@ -133,17 +133,6 @@ public final class KafkaSettings {
         Map<String, String> out = new TreeMap<>();
         props.stringPropertyNames().forEach(k -> out.put(k, props.getProperty(k)));
         return out;
-    }
-
-    private static long number(String v, long dflt, long min, long max) {
-        if (v == null || v.isBlank()) {
-            return dflt;
-        }
-        try {
-            return Math.max(min, Math.min(max, Long.parseLong(v.trim())));
-        } catch (NumberFormatException e) {
-            return dflt;
-        }
     }
 
     /** The producer's keys (values left out: they may be secrets). */

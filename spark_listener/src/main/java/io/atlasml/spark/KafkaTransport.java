@@ -34,7 +34,7 @@ public final class KafkaTransport implements Transport {
 
     private final KafkaSettings settings;
     private final AtlasLookup lookup;
-    private final Transport fallback;
+    private final SpoolFallback fallback;
     private final Producer<byte[], byte[]> producer;
     private final String user;
     private final String sourceIp;
@@ -45,13 +45,12 @@ public final class KafkaTransport implements Transport {
             return size() > REMEMBERED;
         }
     });
-    private long failures;
 
     KafkaTransport(KafkaSettings settings, AtlasLookup lookup, Producer<byte[], byte[]> producer, Transport fallback) {
         this.settings = settings;
         this.lookup = lookup;
         this.producer = producer;
-        this.fallback = fallback;
+        this.fallback = new SpoolFallback(fallback);
         this.user = System.getProperty("user.name", "UNKNOWN");
         this.sourceIp = sourceIp();
     }
@@ -159,13 +158,8 @@ public final class KafkaTransport implements Transport {
             Thread.currentThread().interrupt();
             fallback.send(eventJson);
         } catch (Exception e) {
-            failures++;
-            if (failures == 1 || failures % 100 == 0) {
-                LOG.warn("atlas-ml: could not publish lineage to Kafka topic {} at {} ({}; {} failures so far); "
-                        + "spooling instead", settings.topic, Scrubber.scrubText(settings.bootstrapServers),
-                        Scrubber.scrubText(String.valueOf(e)), failures);
-            }
-            fallback.send(eventJson);
+            fallback.afterFailure(eventJson, "publish lineage to Kafka topic " + settings.topic + " at "
+                    + Scrubber.scrubText(settings.bootstrapServers), e);
         }
     }
 
