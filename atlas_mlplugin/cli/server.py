@@ -144,13 +144,15 @@ def reset(state_dir: Path | None, yes: bool) -> None:
 @server.command()
 @state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--healthy", is_flag=True, help="Exit code 1 unless the server is ACTIVE (for health checks).")
+@click.option("--healthy", is_flag=True, help="Exit code 1 unless the server is ACTIVE and, under `server run`, "
+              "has our types applied (for health checks: clients may write once it passes).")
 def status(state_dir: Path | None, as_json: bool, healthy: bool) -> None:
     """Whether the local Atlas runs, where, and with which credentials. Exit code 0 either way, unless
     --healthy."""
     info = _local_atlas(state_dir).status()
-    if healthy and not info.running:
-        click.echo(f"not healthy: Atlas says {info.atlas_status or 'nothing'} (pid {info.pid})", err=True)
+    if healthy and not info.ready:
+        why = "it is applying our types" if info.running else f"Atlas says {info.atlas_status or 'nothing'}"
+        click.echo(f"not healthy: {why} (pid {info.pid})", err=True)
         raise SystemExit(1)
     if as_json:
         click.echo(json.dumps(info.model_dump(), indent=2))

@@ -87,6 +87,8 @@ class InstanceRecord(BaseModel):
 
 class ServerStatus(BaseModel):
     running: bool
+    # ACTIVE and not being set up (`server run` applying our types): clients may write.
+    ready: bool = False
     url: str
     user: str
     password: str
@@ -238,8 +240,10 @@ class LocalAtlas:
         url = self.url_for(record if alive else None)
         rss, peak = _proc_memory_mb(record.pid) if (alive and record) else (None, None)
         atlas_status = self._atlas_status(url) if alive else None
+        running = alive and atlas_status == "ACTIVE"
         return ServerStatus(
-            running=alive and atlas_status == "ACTIVE",
+            running=running,
+            ready=running and not self.state.setting_up(self._exists),
             url=url,
             user=user,
             password=password,
@@ -459,9 +463,12 @@ class LocalAtlas:
         stopping = threading.Event()
         previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            # Not ready for clients until on_ready (our types) is done: see StateDir.setup_marker.
+            self.state.mark_setting_up(os.getpid())
             status = self.start(progress=progress)
             if on_ready is not None and not stopping.is_set():
                 on_ready(status)
+            self.state.mark_set_up()
             while not stopping.wait(1.0):
                 if status.pid is None or not self._exists(status.pid):
                     progress(f"Atlas exited by itself; the end of its log:\n{self.log_tail(20)}")
@@ -469,6 +476,7 @@ class LocalAtlas:
             self.stop(progress=progress)
             return 0
         finally:
+            self.state.mark_set_up()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

@@ -9,6 +9,7 @@ whether the last server stopped cleanly, and the bootstrap files the JVM runs.
   data/audit           entity audit events (BerkeleyDB)
   data/kafka           the embedded Kafka's notification topics
   data/RUNNING         exists while a server started here has not stopped cleanly
+  data/SETTING_UP      exists while `server run` applies our types after a start (the server is not ready)
   solr/solr/           Solr's core template, from the Atlas war
   solr/cloud/          the SolrCloud node: solr.xml, zoo.cfg, zoo_data/ (ZooKeeper), one core per index
   solr/port            the Solr port the cores are registered under (ZooKeeper listens on it + 1000)
@@ -21,6 +22,7 @@ import json
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -74,6 +76,30 @@ class StateDir:
     @property
     def running_marker(self) -> Path:
         return self.data / "RUNNING"
+
+    @property
+    def setup_marker(self) -> Path:
+        return self.data / "SETTING_UP"
+
+    # --- set-up after a start ---------------------------------------------------------------------------
+    # Atlas makes new types visible before it has created their graph and search indexes (the typedef request
+    # returns after both). An entity written in between can lose attribute values to a property key the write
+    # created on its own, so a client must not write until the request that applies our types has returned:
+    # `server run` marks that window, and `server status --healthy` (the container's health) waits for it.
+    def mark_setting_up(self, pid: int) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.setup_marker.write_text(json.dumps({"pid": pid}))
+
+    def mark_set_up(self) -> None:
+        self.setup_marker.unlink(missing_ok=True)
+
+    def setting_up(self, alive: Callable[[int], bool]) -> bool:
+        """Whether a live `server run` (its pid judged by `alive`) is still applying types."""
+        try:
+            pid = int(json.loads(self.setup_marker.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return alive(pid)
 
     # --- the Solr port ------------------------------------------------------------------------------
     def solr_port(self) -> tuple[int, str | None]:

@@ -189,3 +189,18 @@ def test_a_second_launcher_waits_for_the_first_and_says_for_whom(tmp_path: Path)
     second.join(10)
     assert said == ["Waiting for another atlas-ml (pid 4242: server start) to finish with "
                     f"{atlas.home} ...", "False"]
+
+
+def test_a_server_is_set_up_only_once_the_run_that_applies_its_types_is_done_or_gone(tmp_path: Path) -> None:
+    """`server run` applies our types after Atlas is ACTIVE, and Atlas shows them before it has indexed them:
+    a write in between lost attribute values. Until the run marks the set-up done, health checks must fail;
+    a run that died mid-way must not leave the server unhealthy for good."""
+    state = StateDir(tmp_path)
+    alive = {os.getpid()}
+    assert not state.setting_up(alive.__contains__)  # a server started with `server start`: no run sets it up
+    state.mark_setting_up(os.getpid())
+    assert state.setting_up(alive.__contains__)
+    assert not state.setting_up(lambda pid: False)  # the run that wrote it is gone
+    state.mark_set_up()
+    assert not state.setting_up(alive.__contains__)
+    state.mark_set_up()  # twice (the run's normal end, then its finally) is fine
