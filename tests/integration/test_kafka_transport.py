@@ -3,8 +3,9 @@ through ATLAS_HOOK leaves the same entities, relationships and tags (direct and 
 notification delivered twice creates nothing twice; a Kafka that is down costs a drain a bounded wait and keeps
 every event in its directory.
 
-The broker: ATLAS_KAFKA_BOOTSTRAP_SERVERS, else the test session's local Atlas (`server status` reports it).
-Against another Atlas (ATLAS_URL) without that variable the tests skip."""
+The broker: ATLAS_KAFKA_BOOTSTRAP_SERVERS, else the test session's local Atlas (`server status` reports it); the
+container backend sets that variable to its published broker (atlas_container.py). Against another Atlas
+(ATLAS_URL) without that variable the tests skip."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ VOLATILE = {"guid", "createTime", "updateTime", "version", "relationshipGuid", "
 
 
 @pytest.fixture(scope="session")
-def kafka_settings(local_atlas: LocalAtlas | None) -> KafkaSettings:
+def kafka_settings(local_atlas: LocalAtlas | None, atlas_settings: Any) -> KafkaSettings:
+    # atlas_settings first: the container backend names its broker once its Atlas is up.
     bootstrap = os.environ.get("ATLAS_KAFKA_BOOTSTRAP_SERVERS")
     if not bootstrap and local_atlas is not None:
         bootstrap = local_atlas.status().kafka_bootstrap_servers
