@@ -4,6 +4,11 @@ receiver's event directory): a directory queue (delivery/dirqueue.py), drained i
 Only terminal events (COMPLETE, FAIL, ABORT) that write something are applied: they carry the full inputs
 and outputs, and a job's START adds nothing a governance view needs.
 
+Events are applied in batches: one bulk look-up per entity type, one plan (mapping/openlineage.plan_batch),
+then one writer: over REST one bulk upsert and the tag fix-ups an upsert cannot make; with the kafka transport
+(transport/lineage.py) the same plan as one hook notification. Each batch logs one line for the inputs it
+recorded as unregistered, whichever writer.
+
 What a failing file means follows the spool's rules (delivery/transient.py): a file that is not a valid
 RunEvent, or one Atlas refuses (4xx), is moved to `rejected/` at once, rewritten without credentials, with
 the reason beside it, and never blocks the rest; one Atlas fails with a 5xx (or a type it says does not
@@ -120,7 +125,7 @@ class LineageIngestor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
         self.registry = registry
-        # The kafka transport: the event's writes go to Atlas's hook topic instead of the REST API.
+        # The kafka transport: each batch's plan goes to Atlas's hook topic instead of the bulk REST upsert.
         self.writer = writer
         self.client = registry.client
         # Our types must exist before the first write of a drain (a restarted Atlas may not have them yet).

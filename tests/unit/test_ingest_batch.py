@@ -1,6 +1,6 @@
-"""Planning a batch of OpenLineage events (openlineage/ingest.plan_batch): the writes of one bulk upsert must
-leave Atlas as applying the events one by one would, and bulk look-ups must keep their URLs inside Atlas's
-limit (client.lookup_chunks)."""
+"""Planning a batch of OpenLineage events (mapping/openlineage.plan_batch, which both transports write): the
+writes of one bulk upsert must leave Atlas as applying the events one by one would, and bulk look-ups must keep
+their URLs inside Atlas's limit (client.lookup_chunks)."""
 
 from __future__ import annotations
 
