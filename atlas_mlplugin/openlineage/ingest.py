@@ -4,6 +4,11 @@ receiver's event directory): a directory queue (delivery/dirqueue.py), drained i
 Only terminal events (COMPLETE, FAIL, ABORT) that write something are applied: they carry the full inputs
 and outputs, and a job's START adds nothing a governance view needs.
 
+Events are applied in batches: one bulk look-up per entity type, one plan (mapping/openlineage.plan_batch),
+then one writer: over REST one bulk upsert and the tag fix-ups an upsert cannot make; with the kafka transport
+(transport/lineage.py) the same plan as one hook notification. Each batch logs one line for the inputs it
+recorded as unregistered, whichever writer.
+
 What a failing file means follows the spool's rules (delivery/transient.py): a file that is not a valid
 RunEvent, or one Atlas refuses (4xx), is moved to `rejected/` at once, rewritten without credentials, with
 the reason beside it, and never blocks the rest; one Atlas fails with a 5xx (or a type it says does not
@@ -21,22 +26,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.delivery.dirqueue import DEFAULT_MAX_ATTEMPTS, DirectoryQueue, Failure
 from atlas_mlplugin.delivery.handler import TypedefGuard
 from atlas_mlplugin.delivery.transient import FailureKind, classify, describe_error
 from atlas_mlplugin.governance.registry import GovernanceRegistry
-from atlas_mlplugin.mapping.entities import dataset_stub_entity, link_within_batch, placeholder_dataset_entity
-from atlas_mlplugin.mapping.names import LICENSE_ID, ML_DATASET, QUALIFIED_NAME, UNKNOWN_LICENSE
-from atlas_mlplugin.mapping.openlineage import output_type, process_entity, unresolved_inputs
-from atlas_mlplugin.mapping.tags import (
-    LINEAGE_TAG_TYPES,
-    UNREGISTERED,
-    Classification,
-    incomplete_lineage_tags,
-    placeholder_tags,
+from atlas_mlplugin.mapping.entities import link_within_batch
+from atlas_mlplugin.mapping.names import QUALIFIED_NAME
+from atlas_mlplugin.mapping.openlineage import (
+    BatchPlan,
+    EntityKey,
+    EventStep,
+    event_step,
+    plan_batch,
+    unregistered_summary,
 )
+from atlas_mlplugin.mapping.tags import LINEAGE_TAG_TYPES
 from atlas_mlplugin.model.openlineage import RunEvent, is_training, parse_run_event
-from atlas_mlplugin.naming import display_name
 from atlas_mlplugin.scrubbing import logger
 
 if TYPE_CHECKING:
@@ -57,98 +63,15 @@ class BatchResult:
     unregistered: list[str] = field(default_factory=list)  # inputs recorded as placeholders, in order
 
 
-@dataclass(frozen=True)
-class EventStep:
-    """What one event writes: its inputs (ml_dataset), its outputs (of `kind`), its process and the
-    process's lineage tags."""
-
-    reader: str
-    inputs: list[str]
-    kind: str
-    outputs: list[str]
-    process: dict[str, Any]
-    tags: list[Classification]
-
-    @property
-    def process_key(self) -> tuple[str, str]:
-        return (str(self.process["typeName"]), str(self.process["attributes"][QUALIFIED_NAME]))
-
-    def lookups(self) -> list[tuple[str, str]]:
-        """(type, qualifiedName) of everything the event looks up."""
-        return ([(ML_DATASET, qn) for qn in self.inputs] + [(self.kind, qn) for qn in self.outputs]
-                + [self.process_key])
-
-
-def event_step(event: RunEvent) -> EventStep:
-    inputs = list(dict.fromkeys(d.qualified_name for d in event.inputs))
-    outputs = list(dict.fromkeys(d.qualified_name for d in event.outputs))
-    process = process_entity(event, inputs, outputs)
-    # Inputs the producer could not name (our listener says which) leave the lineage incomplete.
-    tags = incomplete_lineage_tags(process["attributes"][QUALIFIED_NAME], inputs, unresolved_inputs(event),
-                                   inputs_required=is_training(event))
-    return EventStep(f"job {event.job.name}", inputs, output_type(event), outputs, process, tags)
-
-
-@dataclass
-class BatchPlan:
-    entities: list[dict[str, Any]]  # to upsert in one request: datasets first, then processes
-    process_tags: dict[tuple[str, str], list[Classification]]  # each process's lineage tags, last event's
-    untag: list[str]  # guids of existing placeholders that turned out to be outputs: their UnknownLicense goes
-    unregistered: list[str]  # inputs nobody registered, recorded as placeholders
-
-
-def _has_placeholder_tag(entity: dict[str, Any]) -> bool:
-    guid = entity.get("guid")
-    return any(c.get("typeName") == UNKNOWN_LICENSE and c.get("entityGuid", guid) == guid
-               and (c.get("attributes") or {}).get(LICENSE_ID) == UNREGISTERED
-               for c in entity.get("classifications") or [])
-
-
-def plan_batch(steps: list[EventStep], existing: dict[tuple[str, str], dict[str, Any]]) -> BatchPlan:
-    """The writes that leave Atlas as applying `steps` one by one would, given what Atlas held before
-    (`existing`, by (type, qualifiedName), with classifications). Pure: no Atlas here.
-
-    One by one, an input nobody registered became a placeholder with UnknownLicense(UNREGISTERED); an output
-    nobody described a stub; an output that existed by then (in Atlas, or made by an earlier event) lost
-    that placeholder tag; and a process seen twice kept the attributes of both, the later winning."""
-    datasets: dict[tuple[str, str], dict[str, Any]] = {}  # made in this batch, in order
-    tagged: set[tuple[str, str]] = set()  # placeholders made here that keep their UnknownLicense
-    untag: dict[str, None] = {}
-    processes: dict[tuple[str, str], dict[str, Any]] = {}
-    process_tags: dict[tuple[str, str], list[Classification]] = {}
-    unregistered: list[str] = []
+def look_up(client: AtlasClient, steps: list[EventStep]) -> dict[EntityKey, dict[str, Any]]:
+    """What Atlas holds of everything the steps name, with classifications: one bulk look-up per entity type
+    (client.find_entities splits it only where the URL would grow too long), whatever the batch's size."""
+    wanted: dict[str, set[str]] = {}
     for step in steps:
-        for qn in step.inputs:
-            key = (ML_DATASET, qn)
-            if key not in existing and key not in datasets:
-                datasets[key] = placeholder_dataset_entity(qn, display_name(qn), step.reader)
-                tagged.add(key)
-                unregistered.append(qn)
-        for qn in step.outputs:
-            key = (step.kind, qn)
-            if key in datasets:
-                tagged.discard(key)  # read first, then written: what it was made from now tells
-            elif key in existing:
-                if _has_placeholder_tag(existing[key]):
-                    untag[str(existing[key]["guid"])] = None
-            else:
-                datasets[key] = dataset_stub_entity(step.kind, qn, display_name(qn))
-        key = step.process_key
-        before = processes.get(key, {"typeName": key[0], "attributes": {}})
-        processes[key] = {"typeName": key[0], "attributes": {**before["attributes"], **step.process["attributes"]}}
-        process_tags[key] = step.tags
-    entities = []
-    for key, entity in datasets.items():
-        if key in tagged:
-            entity = {**entity, "classifications": placeholder_tags(key[1])}
-        entities.append(entity)
-    for key, entity in processes.items():
-        if key not in existing and process_tags[key]:
-            # A new entity takes its classifications with it (Atlas 2.1.0 applies them on create only).
-            entity = {**entity, "classifications": process_tags[key]}
-        entities.append(entity)
-    # Tags of new processes went with them; only existing ones are compared after the write.
-    return BatchPlan(entities, process_tags, list(untag), unregistered)
+        for type_name, qn in step.lookups():
+            wanted.setdefault(type_name, set()).add(qn)
+    return {(type_name, qn): entity for type_name, qns in sorted(wanted.items())
+            for qn, entity in client.find_entities(type_name, sorted(qns)).items()}
 
 
 def mutated_guids(response: dict[str, Any], operation: str) -> dict[tuple[str, str], str]:
@@ -202,7 +125,7 @@ class LineageIngestor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
         self.registry = registry
-        # The kafka transport: the event's writes go to Atlas's hook topic instead of the REST API.
+        # The kafka transport: each batch's plan goes to Atlas's hook topic instead of the bulk REST upsert.
         self.writer = writer
         self.client = registry.client
         # Our types must exist before the first write of a drain (a restarted Atlas may not have them yet).
@@ -230,41 +153,36 @@ class LineageIngestor:
         result = BatchResult(applied=[self.wanted(e) for e in events])
         if not chosen:
             return result
-        if self.writer is not None:  # the kafka transport: one hook notification per event, in order
-            for event in chosen:
-                self.writer.write(event, list(dict.fromkeys(d.qualified_name for d in event.inputs)),
-                                  list(dict.fromkeys(d.qualified_name for d in event.outputs)))
-            return result
         steps = [event_step(e) for e in chosen]
         names = sorted({qn for step in steps for _, qn in step.lookups()})
         # Look up and write under the names' locks: another ingest of the same events must not also decide
         # that a dataset is missing and send its stub or placeholder over the entity we are creating.
         with self.client.writing(names):
-            wanted: dict[str, set[str]] = {}
-            for step in steps:
-                for type_name, qn in step.lookups():
-                    wanted.setdefault(type_name, set()).add(qn)
-            existing = {(type_name, qn): entity for type_name, qns in sorted(wanted.items())
-                        for qn, entity in self.client.find_entities(type_name, sorted(qns)).items()}
-            plan = plan_batch(steps, existing)
-            response = self.client.upsert_entities(link_within_batch(plan.entities)) if plan.entities else {}
-            created = mutated_guids(response, "CREATE")
-            for key, desired in plan.process_tags.items():
-                if key in existing:  # its tags were read with it: compared, changed only if they differ
-                    entity = existing[key]
-                    self.registry.sync_known_tags(str(entity["guid"]), entity.get("classifications") or [],
-                                                  desired, LINEAGE_TAG_TYPES)
-                elif key not in created:  # another writer created it meanwhile: ours were not taken with it
-                    guid = mutated_guids(response, "UPDATE").get(key) or str(self.registry.require(*key)["guid"])
-                    self.registry.sync_derived_tags(guid, desired, LINEAGE_TAG_TYPES)
-            for guid in plan.untag:
-                self.registry.drop_placeholder_tag(guid)
+            existing = look_up(self.client, steps)
+            if self.writer is not None:  # the kafka transport: the same plan, published as hook notifications
+                plan = self.writer.write(steps, existing)
+            else:
+                plan = plan_batch(steps, existing)
+                self._write(plan, existing)
         result.unregistered = plan.unregistered
         if plan.unregistered:
-            shown = ", ".join(plan.unregistered[:3]) + (", ..." if len(plan.unregistered) > 3 else "")
-            log.warning("%d event(s) read %d dataset(s) nobody registered, recorded with no known license "
-                        "(UnknownLicense): %s", len(chosen), len(plan.unregistered), shown)
+            log.warning("%s", unregistered_summary(len(chosen), plan.unregistered))
         return result
+
+    def _write(self, plan: BatchPlan, existing: dict[EntityKey, dict[str, Any]]) -> None:
+        """The plan over REST: one bulk upsert, then the tags an upsert cannot change, only where they differ."""
+        response = self.client.upsert_entities(link_within_batch(plan.entities)) if plan.entities else {}
+        created = mutated_guids(response, "CREATE")
+        for key, desired in plan.process_tags.items():
+            if key in existing:  # its tags were read with it: compared, changed only if they differ
+                entity = existing[key]
+                self.registry.sync_known_tags(str(entity["guid"]), entity.get("classifications") or [],
+                                              desired, LINEAGE_TAG_TYPES)
+            elif key not in created:  # another writer created it meanwhile: ours were not taken with it
+                guid = mutated_guids(response, "UPDATE").get(key) or str(self.registry.require(*key)["guid"])
+                self.registry.sync_derived_tags(guid, desired, LINEAGE_TAG_TYPES)
+        for guid in plan.untag:
+            self.registry.drop_placeholder_tag(guid)
 
     def _batch_after(self, queue: DirectoryQueue, path: Path, event: RunEvent) -> tuple[list[str], list[RunEvent]]:
         """The batch that starts at `path`: it and the valid event files after it, in order, up to batch_size.

@@ -5,7 +5,12 @@ Choices (facts from Atlas's own sources and test setups):
   (resources/bootstrap/local_atlas_bootstrap.groovy) with their data in the state directory, so no HBase,
   Cassandra or external Solr is needed and the catalog survives restarts. Atlas's own embedded Solr
   (`solr.embedded=true`) is not used: it starts empty, in a new directory, every time.
-- Embedded Kafka and ZooKeeper for notifications: Atlas cannot switch entity notifications off.
+- Embedded Kafka and ZooKeeper for notifications: Atlas cannot switch entity notifications off. The broker
+  listens on the loopback for Atlas itself; with ExternalKafka (a container's published port) it also listens
+  for clients elsewhere on a second listener, which advertises the address those clients use. Atlas 2.1.0's
+  EmbeddedKafkaServer hands every `atlas.kafka.*` key to the broker (KafkaConfig.fromProps), and Kafka answers
+  each client with the addresses of the listener it connected through, so Atlas keeps 127.0.0.1 and a client
+  on the host gets the mapped port.
 - Entity audit in BerkeleyDB (resources/bootstrap/PersistentEntityAuditRepository.groovy): Atlas 2.1.0's only
   persistent audit stores need HBase or Cassandra, and its in-memory one loses every audit at a restart.
 - Free-text search stays off, as with Atlas's embedded Solr; basic search with filters works.
@@ -20,7 +25,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 AUDIT_REPOSITORY = "org.apache.atlas.mlplugin.audit.PersistentEntityAuditRepository"
 
@@ -36,12 +41,33 @@ class Ports(BaseModel):
         return self.solr + 1000
 
 
+class ExternalKafka(BaseModel):
+    """A listener of the embedded broker for Kafka clients outside this host or container (the kafka transport
+    of jobs on the Docker host): `port` is listened on at the bind address, `advertised` (HOST:PORT) is where
+    those clients reach it, e.g. the host port a container's `port` is published on."""
+
+    port: int = Field(ge=1, le=65535)
+    advertised: str = Field(pattern=r"^[^\s:/]+:[0-9]{1,5}$")
+
+
 def password_hash(user: str, password: str) -> str:
     """Atlas's file authenticator stores sha256 of "password{user}" (the user name salts the hash)."""
     return hashlib.sha256(f"{password}{{{user}}}".encode()).hexdigest()
 
 
-def application_properties(*, home: Path, ports: Ports, bind_address: str) -> str:
+def kafka_listeners(ports: Ports, bind_address: str, external: ExternalKafka) -> dict[str, str]:
+    """The broker's listener settings (atlas.kafka.* keys) for an external listener beside Atlas's own."""
+    internal = f"INTERNAL://127.0.0.1:{ports.kafka_broker}"
+    return {
+        "atlas.kafka.listeners": f"{internal},EXTERNAL://{bind_address}:{external.port}",
+        "atlas.kafka.advertised.listeners": f"{internal},EXTERNAL://{external.advertised}",
+        "atlas.kafka.listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT",
+        "atlas.kafka.inter.broker.listener.name": "INTERNAL",
+    }
+
+
+def application_properties(*, home: Path, ports: Ports, bind_address: str,
+                           external_kafka: ExternalKafka | None = None) -> str:
     conf = home / "conf"
     data = home / "data"
     props = {
@@ -76,6 +102,7 @@ def application_properties(*, home: Path, ports: Ports, bind_address: str) -> st
         "atlas.kafka.auto.offset.reset": "earliest",
         "atlas.kafka.session.timeout.ms": 30000,
         "atlas.kafka.offsets.topic.replication.factor": 1,
+        **(kafka_listeners(ports, bind_address, external_kafka) if external_kafka else {}),
         "atlas.notification.create.topics": "true",
         "atlas.notification.replicas": 1,
         "atlas.notification.topics": "ATLAS_HOOK,ATLAS_ENTITIES",
@@ -132,12 +159,13 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def write_configuration(*, home: Path, ports: Ports, bind_address: str, user: str, password: str) -> Path:
+def write_configuration(*, home: Path, ports: Ports, bind_address: str, user: str, password: str,
+                        external_kafka: ExternalKafka | None = None) -> Path:
     """Write every file Atlas reads from `atlas.conf`; returns that directory."""
     conf = home / "conf"
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "atlas-application.properties").write_text(
-        application_properties(home=home, ports=ports, bind_address=bind_address)
+        application_properties(home=home, ports=ports, bind_address=bind_address, external_kafka=external_kafka)
     )
     write_private(conf / "users-credentials.properties", f"{user}=ADMIN::{password_hash(user, password)}\n")
     (conf / "atlas-simple-authz-policy.json").write_text(authz_policy())

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field, field_validator
 from atlas_mlplugin.filelock import exclusive
 from atlas_mlplugin.scrubbing import logger
 from atlas_mlplugin.server import artifacts
-from atlas_mlplugin.server.configuration import Ports, write_configuration, write_private
+from atlas_mlplugin.server.configuration import ExternalKafka, Ports, write_configuration, write_private
 from atlas_mlplugin.server.errors import LauncherError
 from atlas_mlplugin.server.state import StateDir, free_port
 
@@ -39,6 +39,10 @@ log = logger(__name__)
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD_ENV = "ATLAS_ML_ADMIN_PASSWORD"
+# The embedded broker's listener for Kafka clients elsewhere (configuration.ExternalKafka): the port it listens on
+# at the bind address, and the HOST:PORT those clients reach it at (default localhost and that port).
+KAFKA_PORT_ENV = "ATLAS_ML_KAFKA_PORT"
+KAFKA_ADVERTISED_ENV = "ATLAS_ML_KAFKA_ADVERTISED"
 # The JVM runs the bootstrap script with the war's own Groovy; the bootstrap then calls org.apache.atlas.Atlas.
 MAIN_CLASS = "groovy.ui.GroovyMain"
 PROGRESS_PREFIX = "atlas-ml: "
@@ -67,6 +71,23 @@ class LauncherOptions(BaseModel):
     heap: str = "1536m"
     start_timeout: float = 600.0
     reindex: bool = False  # rebuild the search index from the graph at start, even after a clean stop
+    kafka_port: str | None = Field(default_factory=lambda: os.environ.get(KAFKA_PORT_ENV) or None)
+    kafka_advertised: str | None = Field(default_factory=lambda: os.environ.get(KAFKA_ADVERTISED_ENV) or None)
+
+    def external_kafka(self) -> ExternalKafka | None:
+        """The broker's listener for clients outside (a container's published port), or None when not asked for."""
+        if self.kafka_port is None:
+            if self.kafka_advertised is not None:
+                raise LauncherError(f"{KAFKA_ADVERTISED_ENV}={self.kafka_advertised} needs {KAFKA_PORT_ENV} too",
+                                    hint=f"set {KAFKA_PORT_ENV} to the port the broker listens on for those clients")
+            return None
+        try:
+            port = int(self.kafka_port)
+            return ExternalKafka(port=port, advertised=self.kafka_advertised or f"localhost:{port}")
+        except ValueError:  # not a number, or a pydantic ValidationError (a ValueError) naming the field
+            raise LauncherError(f"{KAFKA_PORT_ENV}={self.kafka_port!r} / {KAFKA_ADVERTISED_ENV}="
+                                f"{self.kafka_advertised!r} is not a port and a HOST:PORT",
+                                hint=f"e.g. {KAFKA_PORT_ENV}=9092 {KAFKA_ADVERTISED_ENV}=localhost:39092") from None
 
     @field_validator("state_dir", "download_dir", "war", "webapp")
     @classmethod
@@ -320,6 +341,7 @@ class LocalAtlas:
             return self._launch(progress)
 
     def _launch(self, progress: Progress) -> ServerStatus:
+        external_kafka = self.options.external_kafka()  # a wrong setting fails before anything is downloaded
         if _port_in_use(self.options.bind_address, self.options.port):
             raise LauncherError(
                 f"Port {self.options.port} on {self.options.bind_address} is already in use by another program.",
@@ -333,7 +355,7 @@ class LocalAtlas:
             progress(moved)
         ports = Ports(http=self.options.port, kafka_zookeeper=_free_port(), kafka_broker=_free_port(), solr=solr_port)
         conf = write_configuration(home=self.home, ports=ports, bind_address=self.options.bind_address,
-                                   user=user, password=password)
+                                   user=user, password=password, external_kafka=external_kafka)
         unclean = self.state.unclean_stop()
         if unclean:
             self.state.forget_after_unclean_stop()

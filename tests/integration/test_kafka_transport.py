@@ -3,8 +3,9 @@ through ATLAS_HOOK leaves the same entities, relationships and tags (direct and 
 notification delivered twice creates nothing twice; a Kafka that is down costs a drain a bounded wait and keeps
 every event in its directory.
 
-The broker: ATLAS_KAFKA_BOOTSTRAP_SERVERS, else the test session's local Atlas (`server status` reports it).
-Against another Atlas (ATLAS_URL) without that variable the tests skip."""
+The broker: ATLAS_KAFKA_BOOTSTRAP_SERVERS, else the test session's local Atlas (`server status` reports it); the
+container backend sets that variable to its published broker (atlas_container.py). Against another Atlas
+(ATLAS_URL) without that variable the tests skip."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ VOLATILE = {"guid", "createTime", "updateTime", "version", "relationshipGuid", "
 
 
 @pytest.fixture(scope="session")
-def kafka_settings(local_atlas: LocalAtlas | None) -> KafkaSettings:
+def kafka_settings(local_atlas: LocalAtlas | None, atlas_settings: Any) -> KafkaSettings:
+    # atlas_settings first: the container backend names its broker once its Atlas is up.
     bootstrap = os.environ.get("ATLAS_KAFKA_BOOTSTRAP_SERVERS")
     if not bootstrap and local_atlas is not None:
         bootstrap = local_atlas.status().kafka_bootstrap_servers
@@ -95,9 +97,9 @@ def _scenario(p: str, registry: GovernanceRegistry, directory: Path, ingestor: L
     assert (report.applied, report.rejected, report.remaining) == (3, [], 0), report.summary()
 
 
-def _snapshot(client: AtlasClient, p: str) -> dict[str, Any]:
-    """What Atlas holds for the scenario, with the prefix, guids and times taken out."""
-    found = {qn: client.find_entity(t, qn) for t, qn in _names(p)}
+def _snapshot(client: AtlasClient, p: str, names: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """What Atlas holds for the scenario (or of `names`), with the prefix, guids and times taken out."""
+    found = {qn: client.find_entity(t, qn) for t, qn in (names if names is not None else _names(p))}
     guids = {str(e["entity"]["guid"]): qn for qn, e in found.items() if e}
 
     def norm(value: Any) -> Any:
@@ -203,3 +205,98 @@ def test_atlas_ml_ingest_with_the_kafka_transport(
     assert _wait_for(lambda: client.find_entity("ml_spark_process", f"spark-write:file:///cli{uid}/b.csv") is not None)
     tags = client.find_entity("ml_dataset", f"file:///cli{uid}/a.csv")["entity"].get("classifications") or []
     assert [(t["typeName"], t["attributes"]["licenseId"]) for t in tags] == [("UnknownLicense", "UNREGISTERED")]
+
+
+def _drain_both(registry: GovernanceRegistry, client: AtlasClient, publisher: HookPublisher, tmp_path: Path,
+                prefixes: dict[str, str], events_of: Callable[[str], list[dict]], batch_size: int,
+                caplog: pytest.LogCaptureFixture) -> dict[str, tuple[Any, int, int]]:
+    """The same events (under a prefix per transport) drained through REST and through Kafka in batches of
+    `batch_size`: per transport its report, the REST requests it made and its 'nobody registered' lines."""
+    import logging
+
+    from atlas_mlplugin.reads.entities import count_requests
+
+    done = {}
+    for transport, prefix in prefixes.items():
+        directory = tmp_path / transport
+        directory.mkdir()
+        for i, ev in enumerate(events_of(prefix)):
+            (directory / f"{i:05d}-{uuid.uuid4().hex}.json").write_text(json.dumps(ev))
+        writer = KafkaLineageWriter(registry, publisher, apply_timeout=APPLY_TIMEOUT) if transport == "kafka" else None
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="atlas_mlplugin"), count_requests(client) as calls:
+            report = LineageIngestor(registry, writer=writer, batch_size=batch_size).drain(directory)
+        lines = [r for r in caplog.records if "nobody registered" in r.getMessage()]
+        done[transport] = (report, calls[0], len(lines))
+    return done
+
+
+def test_a_kafka_batch_reads_per_batch_not_per_event_and_leaves_what_rest_leaves(
+        registry: GovernanceRegistry, client: AtlasClient, publisher: HookPublisher, uid: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The finding: the kafka transport read Atlas once per output and once per process of every event and
+    logged a line per event naming its unregistered inputs. It now plans each batch as REST does: its reads
+    grow with batches, not events; one summary line per batch that recorded placeholders, as over REST."""
+    from tests.integration.test_openlineage_ingest import _snapshot as story_snapshot
+    from tests.integration.test_openlineage_ingest import _story
+
+    jobs, batch_size = 60, 20
+    prefixes = {"rest": f"{uid}rest", "kafka": f"{uid}kafka"}
+    for prefix in prefixes.values():
+        registry.register_dataset(DatasetSpec(qualified_name=f"file:///{prefix}/pool/p0", name="p0",
+                                              license="CC-BY-NC-4.0"))
+    done = _drain_both(registry, client, publisher, tmp_path, prefixes, lambda p: _story(p, jobs), batch_size,
+                       caplog)
+    (rest, _, rest_lines), (kafka, kafka_calls, kafka_lines) = done["rest"], done["kafka"]
+    events, batches = jobs + 2, -(-(jobs + 2) // batch_size)
+    assert (kafka.applied, kafka.rejected, kafka.error, kafka.batches) == (events, [], None, batches)
+    assert kafka.unregistered == rest.unregistered == 15  # p1..p14 and src, once each
+    assert kafka_lines == rest_lines <= batches
+    # Per batch: one bulk look-up per entity type it names (at most four), and a tag fix-up now and then.
+    assert kafka_calls <= 5 * batches, f"{kafka_calls} REST calls for {batches} batches of {events} events"
+    expected = story_snapshot(client, prefixes["rest"])
+    _wait_for(lambda: story_snapshot(client, prefixes["kafka"]) == expected)
+    assert story_snapshot(client, prefixes["kafka"]) == expected
+
+
+def _in_flight_story(p: str) -> list[dict]:
+    """Each event needs what the one before it published: an output read next, a placeholder written next,
+    and a training run recorded without inputs and then with them (its IncompleteLineage must go)."""
+    fit = {"estimator": "LogisticRegression", "params": {"maxIter": 5}}
+    return [
+        _event(f"{p}.clean", [f"/{p}/raw/src.csv"], [f"/{p}/mid/clean.parquet"]),
+        _event(f"{p}.join", [f"/{p}/mid/clean.parquet", f"/{p}/pool/shared.csv"], [f"/{p}/gold/joined.parquet"]),
+        _event(f"{p}.late", [f"/{p}/raw/other.csv"], [f"/{p}/pool/shared.csv"]),
+        _event(f"{p}.fit", [], [f"/{p}/models/lr"], ml=fit),
+        _event(f"{p}.fit", [f"/{p}/gold/joined.parquet"], [f"/{p}/models/lr"], ml=fit),
+    ]
+
+
+def _in_flight_names(p: str) -> list[tuple[str, str]]:
+    return [*(("ml_dataset", f"file:///{p}/{name}") for name in ("raw/src.csv", "mid/clean.parquet", "pool/shared.csv",
+                                                                "raw/other.csv", "gold/joined.parquet")),
+            ("ml_model", f"file:///{p}/models/lr"), ("ml_training_run", f"spark:{p}.fit"),
+            *(("ml_spark_process", f"spark-write:file:///{p}/{name}") for name in ("mid/clean.parquet",
+                                                                                   "pool/shared.csv",
+                                                                                   "gold/joined.parquet"))]
+
+
+def test_events_that_need_what_the_one_before_published_end_as_over_rest(
+        registry: GovernanceRegistry, client: AtlasClient, publisher: HookPublisher, uid: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """One event per batch, so each is planned while Atlas may not have applied the one before: an output in
+    flight that is read is no placeholder, a placeholder in flight that is written loses its UnknownLicense, a
+    training run in flight recorded again with inputs loses its IncompleteLineage, as over REST."""
+    prefixes = {"rest": f"{uid}rest", "kafka": f"{uid}kafka"}
+    done = _drain_both(registry, client, publisher, tmp_path, prefixes, _in_flight_story, 1, caplog)
+    assert (done["kafka"][0].applied, done["kafka"][0].error) == (5, None)
+    assert done["kafka"][0].unregistered == done["rest"][0].unregistered == 3  # src, shared, other
+    rest, kafka = prefixes["rest"], prefixes["kafka"]
+    expected = _snapshot(client, rest, _in_flight_names(rest))
+    shared, run = expected["file:///PREFIX/pool/shared.csv"], expected["spark:PREFIX.fit"]
+    assert [t for t in shared["tags"] if t["from"] == "file:///PREFIX/pool/shared.csv"] == []  # placeholder tag went
+    assert "IncompleteLineage" not in {t["type"] for t in run["tags"]}  # and so did the run's
+    assert expected["file:///PREFIX/mid/clean.parquet"]["attributes"].get("declaredLicense") is None  # no placeholder
+    assert None not in expected.values()
+    _wait_for(lambda: _snapshot(client, kafka, _in_flight_names(kafka)) == expected)
+    assert _snapshot(client, kafka, _in_flight_names(kafka)) == expected

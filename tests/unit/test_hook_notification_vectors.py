@@ -19,10 +19,8 @@ VECTORS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "hook_no
 
 def published(vector: dict[str, Any]) -> dict[str, Any]:
     event = RunEvent.model_validate(vector["event"])
-    inputs = list(dict.fromkeys(d.qualified_name for d in event.inputs))
-    outputs = list(dict.fromkeys(d.qualified_name for d in event.outputs))
     known = vector["known"]
-    batch = build_batch(event, inputs, outputs, registered=known["registeredInputs"],
+    batch = build_batch(event, registered=known["registeredInputs"],
                         existing_outputs=known["existingOutputs"], process_exists=known["processExists"])
     return create_request(message_entities(batch), user=vector["user"]).to_json()
 

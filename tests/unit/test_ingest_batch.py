@@ -1,6 +1,6 @@
-"""Planning a batch of OpenLineage events (openlineage/ingest.plan_batch): the writes of one bulk upsert must
-leave Atlas as applying the events one by one would, and bulk look-ups must keep their URLs inside Atlas's
-limit (client.lookup_chunks)."""
+"""Planning a batch of OpenLineage events (mapping/openlineage.plan_batch, which both transports write): the
+writes of one bulk upsert must leave Atlas as applying the events one by one would, and bulk look-ups must keep
+their URLs inside Atlas's limit (client.lookup_chunks)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 from atlas_mlplugin.atlas.client import lookup_chunks
 from atlas_mlplugin.limits import MAX_NAME_URL_BYTES, url_bytes
+from atlas_mlplugin.mapping.openlineage import EventStep, event_step, plan_batch
 from atlas_mlplugin.model.openlineage import parse_run_event
-from atlas_mlplugin.openlineage.ingest import EventStep, event_step, plan_batch
 
 
 def step(job: str, inputs: list[str], outputs: list[str], *, training: bool = False, when: str = "10") -> EventStep:

@@ -235,3 +235,38 @@ def test_relative_state_dir_is_made_absolute(tmp_path, monkeypatch) -> None:  # 
     options = LauncherOptions(state_dir=Path("rel/state"), download_dir=Path("dl"))
     assert options.state_dir == tmp_path / "rel" / "state" and options.state_dir.is_absolute()
     assert options.download_dir == tmp_path / "dl"
+
+
+def test_an_external_kafka_listener_advertises_the_published_address_and_atlas_keeps_the_loopback(
+        tmp_path: Path) -> None:
+    from atlas_mlplugin.server.configuration import ExternalKafka
+
+    ports = Ports(http=23456, kafka_zookeeper=23457, kafka_broker=23458, solr=23459)
+    conf = write_configuration(home=tmp_path, ports=ports, bind_address="0.0.0.0", user="admin", password="pw",
+                               external_kafka=ExternalKafka(port=9092, advertised="localhost:39092"))
+    props = parse_properties((conf / "atlas-application.properties").read_text())
+    assert props["atlas.kafka.bootstrap.servers"] == "127.0.0.1:23458"  # Atlas's own clients stay inside
+    assert props["atlas.kafka.listeners"] == "INTERNAL://127.0.0.1:23458,EXTERNAL://0.0.0.0:9092"
+    assert props["atlas.kafka.advertised.listeners"] == "INTERNAL://127.0.0.1:23458,EXTERNAL://localhost:39092"
+    assert props["atlas.kafka.listener.security.protocol.map"] == "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT"
+    assert props["atlas.kafka.inter.broker.listener.name"] == "INTERNAL"
+    plain = write_configuration(home=tmp_path / "plain", ports=ports, bind_address="127.0.0.1", user="admin",
+                                password="pw")
+    assert "atlas.kafka.listeners" not in parse_properties((plain / "atlas-application.properties").read_text())
+
+
+def test_the_external_kafka_listener_is_set_by_environment_and_a_wrong_value_names_the_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ATLAS_ML_KAFKA_ADVERTISED", raising=False)
+    monkeypatch.delenv("ATLAS_ML_KAFKA_PORT", raising=False)
+    assert LauncherOptions().external_kafka() is None
+    monkeypatch.setenv("ATLAS_ML_KAFKA_PORT", "9092")
+    assert LauncherOptions().external_kafka().advertised == "localhost:9092"  # compose publishes it 1:1
+    monkeypatch.setenv("ATLAS_ML_KAFKA_ADVERTISED", "docker-host.example:39092")
+    assert LauncherOptions().external_kafka().advertised == "docker-host.example:39092"
+    monkeypatch.setenv("ATLAS_ML_KAFKA_ADVERTISED", "http://docker-host:39092")
+    with pytest.raises(LauncherError, match="ATLAS_ML_KAFKA_ADVERTISED"):
+        LauncherOptions().external_kafka()
+    monkeypatch.delenv("ATLAS_ML_KAFKA_PORT")
+    with pytest.raises(LauncherError, match="needs ATLAS_ML_KAFKA_PORT"):
+        LauncherOptions().external_kafka()
