@@ -30,6 +30,7 @@ from atlas_mlplugin.atlas.errors import ConfigError
 from atlas_mlplugin.transport.notification import DEFAULT_MAX_LENGTH_BYTES
 
 TRANSPORT_ENV = "ATLAS_ML_TRANSPORT"
+TRANSPORT_KEY = "atlas.ml.transport"  # the same choice in a properties file
 ATLAS_CONF_ENV = "ATLAS_CONF"
 APPLICATION_PROPERTIES = "atlas-application.properties"
 DEFAULT_TOPIC = "ATLAS_HOOK"
@@ -106,14 +107,30 @@ class KafkaSettings(BaseModel):
         return {BOOTSTRAP: self.bootstrap_servers, "topic": self.topic, **shown}
 
 
-def transport_name(value: str | None = None, env: Mapping[str, str] | None = None) -> Transport:
-    """The transport asked for (a CLI flag), else $ATLAS_ML_TRANSPORT, else rest."""
+def transport_name(value: str | None = None, env: Mapping[str, str] | None = None, *,
+                   properties_file: str | os.PathLike[str] | None = None) -> Transport:
+    """The transport asked for (a CLI flag), else $ATLAS_ML_TRANSPORT, else `atlas.ml.transport` in the project's
+    properties file ($ATLAS_ML_CONFIG) or in $ATLAS_CONF/atlas-application.properties (in that order), else rest."""
     env = os.environ if env is None else env
-    origin = "--transport" if value else TRANSPORT_ENV
-    chosen = (value or env.get(TRANSPORT_ENV) or "rest").strip().lower()
+    chosen, origin = "rest", "the default"
+    conf_dir = env.get(ATLAS_CONF_ENV)
+    files = [Path(conf_dir) / APPLICATION_PROPERTIES] if conf_dir else []
+    project = properties_file or env.get(CONFIG_FILE_ENV)
+    if project:
+        files.append(Path(project).expanduser())
+    for path in files:
+        if path.is_file():
+            found = _read(path, "Atlas properties file").get(TRANSPORT_KEY)
+            if found:
+                chosen, origin = found
+    if env.get(TRANSPORT_ENV):
+        chosen, origin = env[TRANSPORT_ENV], TRANSPORT_ENV
+    if value:
+        chosen, origin = value, "--transport"
+    chosen = chosen.strip().lower()
     if chosen not in TRANSPORTS:
         raise ConfigError(f"{origin}={chosen!r} is not a transport; expected one of {', '.join(TRANSPORTS)}",
-                          source=origin, key=TRANSPORT_ENV)
+                          source=origin, key=TRANSPORT_ENV if origin == TRANSPORT_ENV else TRANSPORT_KEY)
     return chosen  # type: ignore[return-value]
 
 
