@@ -142,12 +142,17 @@ class KafkaOpHandler:
                 self.record_training_run(TrainingRunSpec.model_validate(op.payload, context=_SPOOLED))
 
     # --- what is in flight ---------------------------------------------------------------------------
-    def _publish(self, batch: list[Entity], new: dict[str, tuple[str, list[Classification]]] | None = None) -> None:
-        """Publish the batch (Kafka acknowledged it on return) and remember the entities it creates."""
+    def _publish(self, batch: list[Entity], existing: Iterable[str] = ()) -> None:
+        """Publish the batch (Kafka acknowledged it on return) and remember its entities as in flight, with the
+        tags they carry, but for those `existing` (seen in Atlas just now). A model or an edge still in flight
+        matters too: a tag added over REST before Atlas made the edge would not reach what is behind it."""
         self.publisher.publish([(ORDER_KEY, message(batch))])
-        for name, (type_name, tags) in (new or {}).items():
-            self._pending[name] = (type_name, _tag_key(tags))
-            self._pending.move_to_end(name)
+        known = set(existing)
+        for entity in batch:
+            name = entity["attributes"][n.QUALIFIED_NAME]
+            if name not in known:
+                self._pending[name] = (entity["typeName"], _tag_key(entity.get("classifications") or []))
+                self._pending.move_to_end(name)
         while len(self._pending) > REMEMBERED:
             self._pending.popitem(last=False)
 
@@ -197,7 +202,7 @@ class KafkaOpHandler:
         with self.client.writing([rec.qualified_name]):
             state = self._lookup(n.ML_CONSENT_RECORD, rec.qualified_name, [])
             if state is True and self._consents.get(rec.qualified_name, rec) == rec:
-                self._publish([em.consent_entity(rec)], {rec.qualified_name: (n.ML_CONSENT_RECORD, [])})
+                self._publish([em.consent_entity(rec)])
                 self._consents[rec.qualified_name] = rec
                 return
             self.settle()
@@ -226,7 +231,7 @@ class KafkaOpHandler:
         with self.client.writing([ds.qualified_name]):
             state = self._lookup(n.ML_DATASET, ds.qualified_name, tags)
             self._publish(dataset_batch(ds, lic, consents, new=state is True),
-                          {ds.qualified_name: (n.ML_DATASET, tags)} if state is True else None)
+                          [ds.qualified_name] if isinstance(state, str) else [])
             if isinstance(state, str):  # it exists: its tags are synced over REST, as register_dataset does
                 self.registry.sync_derived_tags(state, tags, DERIVED_TAG_TYPES)
 
@@ -243,9 +248,7 @@ class KafkaOpHandler:
         with self.client.writing([derivation.qualified_name]):
             self._publish([em.derivation_entity(derivation)])
         if derivation.derivation_type == "anonymize" and derivation.attested:
-            # Blocking is set on the edges Atlas makes when it applies the derivation: wait for it.
-            self._pending[derivation.qualified_name] = (n.ML_DERIVATION, ())
-            self.settle()
+            self.settle()  # blocking is set on the edges Atlas makes when it applies the derivation
             process = self.registry.require(n.ML_DERIVATION, derivation.qualified_name)
             self.registry._block_personal_data_at_inputs(str(process["guid"]))  # the REST path's own step
 
@@ -261,10 +264,8 @@ class KafkaOpHandler:
                             + (", ..." if len(unregistered) > 3 else ""))
             tags = incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs)
             state = self._lookup(n.ML_TRAINING_RUN, run.qualified_name, tags)
-            new = {name: (n.ML_DATASET, placeholder_tags(name)) for name in unregistered}
-            if state is True:
-                new[run.qualified_name] = (n.ML_TRAINING_RUN, tags)
-            self._publish(training_run_batch(run, unregistered, new=state is True), new)
+            self._publish(training_run_batch(run, unregistered, new=state is True),
+                          [run.qualified_name] if isinstance(state, str) else [])
             if isinstance(state, str):
                 self.registry.sync_lineage_tags(state, tags, created=False)
 
