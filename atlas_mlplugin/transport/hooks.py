@@ -33,6 +33,7 @@ derivation whose input was registered a moment ago by another process may be ref
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -116,8 +117,14 @@ class KafkaOpHandler:
         # qualifiedName -> (type, tags it was created with) of entities published as new, not yet seen in Atlas.
         self._pending: OrderedDict[str, tuple[str, tuple[tuple[str, str], ...]]] = OrderedDict()
         self._consents: dict[str, ConsentRecordSpec] = {}  # records published, for tags of datasets in flight
+        # One op at a time: the worker's, and a direct delivery's when no spool could hold an op.
+        self._lock = threading.Lock()
 
     def __call__(self, op: SpoolOp) -> None:
+        with self._lock:
+            self._apply(op)
+
+    def _apply(self, op: SpoolOp) -> None:
         try:
             kind = OpKind(op.kind)
         except ValueError:
@@ -215,6 +222,7 @@ class KafkaOpHandler:
         for qualified_name in qualified_names:
             found = self.client.find_entity(n.ML_CONSENT_RECORD, qualified_name, ignore_relationships=True)
             if found is not None:
+                self._consents.pop(qualified_name, None)  # Atlas has it: what it holds counts from now on
                 records.append(em.consent_from_entity(found["entity"]))
             elif qualified_name in self._consents and qualified_name in self._pending:
                 records.append(self._consents[qualified_name])

@@ -209,3 +209,44 @@ def test_atlas_ml_transport_alone_sends_track_training_through_kafka(
     assert [(t["typeName"], t["attributes"]["licenseId"]) for t in placeholder.get("classifications") or []] == [
         ("UnknownLicense", "UNREGISTERED")]
     assert not list((tmp_path / "spool").rglob("*.json"))  # nothing left behind
+
+
+def test_atlas_ml_transport_alone_sends_pyspark_autolog_through_kafka(
+        registry: GovernanceRegistry, client: AtlasClient, atlas_settings: AtlasSettings,
+        kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra (make installs it)")
+    csv = tmp_path / "people.csv"
+    csv.write_text("age,income,label\n" + "".join(f"{20 + i},{1000 * i},{i % 2}\n" for i in range(40)))
+    registry.register_dataset(DatasetSpec(qualified_name=csv.resolve().as_uri(), name="people",
+                                          license="CC-BY-NC-4.0"))
+    job = textwrap.dedent(f"""
+        from pyspark.ml import Pipeline
+        from pyspark.ml.classification import LogisticRegression
+        from pyspark.ml.feature import VectorAssembler
+        from pyspark.sql import SparkSession
+        from atlas_mlplugin.hooks.training import default_deliverer
+        from atlas_mlplugin.spark import autolog
+        spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+                 .config("spark.sql.shuffle.partitions", "2").getOrCreate())
+        autolog()
+        df = spark.read.option("header", True).option("inferSchema", True).csv({str(csv)!r})
+        Pipeline(stages=[VectorAssembler(inputCols=["age", "income"], outputCol="features"),
+                         LogisticRegression(maxIter=3, labelCol="label")]).fit(df).save({str(tmp_path / "model")!r})
+        spark.stop()
+        default_deliverer().flush(timeout=60)
+    """)
+    env: dict[str, Any] = {
+        **os.environ, "PYTHONPATH": str(REPO), "ATLAS_URL": atlas_settings.url,
+        "ATLAS_USER": atlas_settings.username or "",
+        "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else "",
+        "ATLAS_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers, "ATLAS_ML_TRANSPORT": "kafka",
+        "ATLAS_ML_SPOOL_DIR": str(tmp_path / "spool")}
+    done = subprocess.run([sys.executable, "-c", job], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    model_qn = (tmp_path / "model").resolve().as_uri()
+    assert wait_for(lambda: client.find_entity("ml_model", model_qn) is not None)
+    model = client.find_entity("ml_model", model_qn)["entity"]
+    assert model["createdBy"] == getpass.getuser() != atlas_settings.username  # by the hook consumer
+    tags = model.get("classifications") or []
+    assert [t["attributes"]["sourceDataset"] for t in tags if t["typeName"] == "NonCommercial"] == [
+        csv.resolve().as_uri()]
