@@ -5,7 +5,8 @@ Layers, later ones winning:
 2. the project's properties file (`$ATLAS_ML_CONFIG`, see atlas/config.py), same keys;
 3. environment variables (`ATLAS_KAFKA_BOOTSTRAP_SERVERS` ..., see `_ENV_VARS`), for CI and containers.
 
-Keys: `atlas.kafka.bootstrap.servers`, `atlas.notification.hook.topic.name` (default ATLAS_HOOK),
+Keys: `atlas.ml.transport` (rest or kafka; $ATLAS_ML_TRANSPORT wins), `atlas.kafka.bootstrap.servers`,
+`atlas.notification.hook.topic.name` (default ATLAS_HOOK),
 `atlas.notification.message.max.length.bytes` (default 1,000,000) and the producer's security settings
 `atlas.kafka.security.protocol`, `atlas.kafka.sasl.*`, `atlas.kafka.ssl.*`, passed to the producer without
 the `atlas.kafka.` prefix. Java-only forms are translated where librdkafka has an equivalent
