@@ -250,3 +250,22 @@ def test_atlas_ml_transport_alone_sends_pyspark_autolog_through_kafka(
     tags = model.get("classifications") or []
     assert [t["attributes"]["sourceDataset"] for t in tags if t["typeName"] == "NonCommercial"] == [
         csv.resolve().as_uri()]
+
+
+def test_facts_changed_while_the_first_notification_is_in_flight_leave_the_tags_of_the_last(
+        client: AtlasClient, kafka_settings: KafkaSettings, uid: str) -> None:
+    """The second registration cannot ride in a hook message (Atlas ignores tags on an update): the handler waits
+    until Atlas has the dataset, then changes its tags over REST, as register_dataset does."""
+    qualified_name = f"file:///changed{uid}/people.csv"
+    handler = _kafka(client, kafka_settings)
+    handler(op_of(OpKind.REGISTER_DATASET, DatasetSpec(qualified_name=qualified_name, name="people",
+                                                       license="CC-BY-NC-4.0", personal_data_categories=["contact"])))
+    handler(op_of(OpKind.REGISTER_DATASET, DatasetSpec(qualified_name=qualified_name, name="people",
+                                                       license="CC-BY-SA-4.0")))
+    assert wait_for(lambda: client.find_entity("ml_dataset", qualified_name) is not None)
+    wait_for(lambda: client.find_entity("ml_dataset", qualified_name)["entity"]["attributes"]["declaredLicense"]
+             == "CC-BY-SA-4.0")
+    entity = client.find_entity("ml_dataset", qualified_name)["entity"]
+    assert entity["attributes"]["declaredLicense"] == "CC-BY-SA-4.0"
+    assert sorted(t["typeName"] for t in entity.get("classifications") or []) == ["AttributionRequired",
+                                                                                   "ShareAlike"]
