@@ -163,20 +163,21 @@ class KafkaOpHandler:
         while len(self._pending) > REMEMBERED:
             self._pending.popitem(last=False)
 
-    def _lookup(self, type_name: str, qualified_name: str, tags: list[Classification]) -> str | bool | None:
-        """Whether the entity may be (re)published with `tags` inside: True when it does not exist (or is in flight
-        with the same tags); its guid when it exists; None when it is in flight with other tags and, once Atlas
-        has applied it, still did not show up (never: settle raises first)."""
+    def _lookup(self, type_name: str, qualified_name: str, tags: list[Classification]) -> str | None:
+        """The entity's guid when Atlas has it (its tags then change over REST), else None: the message may create
+        it with `tags` inside. One this handler published with other tags and Atlas has not applied yet is waited
+        for first (settle), since only REST can change its tags."""
         found = self.client.find_entity(type_name, qualified_name, ignore_relationships=True)
-        if found is not None:
-            self._pending.pop(qualified_name, None)
-            return str(found["entity"]["guid"])
-        pending = self._pending.get(qualified_name)
-        if pending is None or pending == (type_name, _tag_key(tags)):
-            return True
-        self.settle()  # created with other tags, still in flight: change them over REST once it is there
-        found = self.client.find_entity(type_name, qualified_name, ignore_relationships=True)
-        return str(found["entity"]["guid"]) if found is not None else True
+        if found is None:
+            pending = self._pending.get(qualified_name)
+            if pending is None or pending == (type_name, _tag_key(tags)):
+                return None
+            self.settle()
+            found = self.client.find_entity(type_name, qualified_name, ignore_relationships=True)
+            if found is None:  # applied, then deleted meanwhile: create it again
+                return None
+        self._pending.pop(qualified_name, None)
+        return str(found["entity"]["guid"])
 
     def settle(self) -> None:
         """Wait until Atlas has applied every entity this handler published as new (bounded by apply_timeout).
@@ -207,8 +208,8 @@ class KafkaOpHandler:
         """A new record covers no dataset yet: one notification. A record that exists may cover datasets whose
         consent tags follow from it, so its update goes over REST, which derives those again."""
         with self.client.writing([rec.qualified_name]):
-            state = self._lookup(n.ML_CONSENT_RECORD, rec.qualified_name, [])
-            if state is True and self._consents.get(rec.qualified_name, rec) == rec:
+            guid = self._lookup(n.ML_CONSENT_RECORD, rec.qualified_name, [])
+            if guid is None and self._consents.get(rec.qualified_name, rec) == rec:
                 self._publish([em.consent_entity(rec)])
                 self._consents[rec.qualified_name] = rec
                 return
@@ -237,11 +238,12 @@ class KafkaOpHandler:
         consents = self._consent_records(ds.consent_records)
         tags = derived_tags(ds, lic, consents)
         with self.client.writing([ds.qualified_name]):
-            state = self._lookup(n.ML_DATASET, ds.qualified_name, tags)
-            self._publish(dataset_batch(ds, lic, consents, new=state is True),
-                          [ds.qualified_name] if isinstance(state, str) else [])
-            if isinstance(state, str):  # it exists: its tags are synced over REST, as register_dataset does
-                self.registry.sync_derived_tags(state, tags, DERIVED_TAG_TYPES)
+            guid = self._lookup(n.ML_DATASET, ds.qualified_name, tags)
+            if guid is not None:  # it exists: its tags are synced over REST, as register_dataset does
+                # Before the update is published, not while Atlas's consumer writes the same entity (Atlas 2.1.0
+                # answers 500 to one of two concurrent writers of an entity).
+                self.registry.sync_derived_tags(guid, tags, DERIVED_TAG_TYPES)
+            self._publish(dataset_batch(ds, lic, consents, new=guid is None), [ds.qualified_name] if guid else [])
 
     def record_derivation(self, derivation: DerivationSpec) -> None:
         unseen = [name for name in derivation.inputs if name not in self._pending]
@@ -271,11 +273,10 @@ class KafkaOpHandler:
                             "(UnknownLicense): %s", run.run_id, len(unregistered), ", ".join(unregistered[:3])
                             + (", ..." if len(unregistered) > 3 else ""))
             tags = incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs)
-            state = self._lookup(n.ML_TRAINING_RUN, run.qualified_name, tags)
-            self._publish(training_run_batch(run, unregistered, new=state is True),
-                          [run.qualified_name] if isinstance(state, str) else [])
-            if isinstance(state, str):
-                self.registry.sync_lineage_tags(state, tags, created=False)
+            guid = self._lookup(n.ML_TRAINING_RUN, run.qualified_name, tags)
+            if guid is not None:  # it exists: IncompleteLineage is synced over REST (first, as for datasets)
+                self.registry.sync_lineage_tags(guid, tags, created=False)
+            self._publish(training_run_batch(run, unregistered, new=guid is None), [run.qualified_name] if guid else [])
 
 
 # --- wiring ------------------------------------------------------------------------------------------------
