@@ -37,6 +37,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from atlas_mlplugin.delivery.handler import apply_op
 from atlas_mlplugin.delivery.operations import OpKind
@@ -63,7 +64,8 @@ from atlas_mlplugin.transport.notification import EntityCreateRequestV2, create_
 from atlas_mlplugin.transport.settings import BOOTSTRAP, KAFKA_PREFIX, KafkaSettings, load_kafka_settings
 
 log = logger(__name__)
-REMEMBERED = 100_000  # entities published as new and not yet seen applied (oldest forgotten first)
+REMEMBERED = 100_000  # entities published and not yet seen applied (oldest forgotten first)
+MAX_RESENDS = 3  # an entity Atlas dropped this often is given up on (logged): its notification itself is refused
 _SPOOLED = {NAMES_NORMALIZED: True}  # spooled specs were normalised when they were submitted
 # Ops whose every write is a tag change on an existing entity: sent over REST (see the module docstring).
 REST_ONLY = frozenset({OpKind.RETRACT_DATASET, OpKind.WITHDRAW_CONSENT})
@@ -103,6 +105,18 @@ def _tag_key(tags: list[Classification]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((t["typeName"], repr(sorted(t.get("attributes", {}).items()))) for t in tags))
 
 
+@dataclass
+class InFlight:
+    """An entity this handler published that Atlas has not been seen to hold yet."""
+
+    type_name: str
+    tags: tuple[tuple[str, str], ...]  # the tags it carried (the key of what it would be created with)
+    entity: Entity  # as published (unlinked), to send again if Atlas dropped it
+    seq: int  # the order it was published in (Atlas applies them in this order)
+    new: bool  # it was looked up and absent: seeing it in Atlas shows Atlas got this far
+    resent: int = 0
+
+
 # --- the handler -------------------------------------------------------------------------------------------
 class KafkaOpHandler:
     """Applies one spooled op by publishing its hook notification (and the REST writes a hook cannot make)."""
@@ -114,14 +128,20 @@ class KafkaOpHandler:
         self.publisher = publisher
         self.apply_timeout = apply_timeout
         self.poll_interval = poll_interval
-        # qualifiedName -> (type, tags it was created with) of entities published as new, not yet seen in Atlas.
-        self._pending: OrderedDict[str, tuple[str, tuple[tuple[str, str], ...]]] = OrderedDict()
+        # Entities published and not yet seen in Atlas, by qualifiedName, in the order they were published.
+        self._pending: OrderedDict[str, InFlight] = OrderedDict()
+        self._seq = 0
+        self._applied = 0  # the highest seq of a new entity seen in Atlas: Atlas has applied everything before it
+        self._checked = time.monotonic()
+        self.check_interval = 10.0  # how often an op first looks for notifications Atlas dropped
         self._consents: dict[str, ConsentRecordSpec] = {}  # records published, for tags of datasets in flight
         # One op at a time: the worker's, and a direct delivery's when no spool could hold an op.
         self._lock = threading.Lock()
 
     def __call__(self, op: SpoolOp) -> None:
         with self._lock:
+            if self._pending and time.monotonic() - self._checked >= self.check_interval:
+                self._observe()
             self._apply(op)
 
     def _apply(self, op: SpoolOp) -> None:
@@ -149,17 +169,22 @@ class KafkaOpHandler:
                 self.record_training_run(TrainingRunSpec.model_validate(op.payload, context=_SPOOLED))
 
     # --- what is in flight ---------------------------------------------------------------------------
-    def _publish(self, batch: list[Entity], existing: Iterable[str] = ()) -> None:
+    def _publish(self, batch: list[Entity], existing: Iterable[str] = (), new: Iterable[str] = ()) -> None:
         """Publish the batch (Kafka acknowledged it on return) and remember its entities as in flight, with the
-        tags they carry, but for those `existing` (seen in Atlas just now). A model or an edge still in flight
-        matters too: a tag added over REST before Atlas made the edge would not reach what is behind it."""
+        tags they carry, but for those `existing` (seen in Atlas just now); `new` ones were seen absent. A model or
+        an edge still in flight matters too: a tag added over REST before Atlas made the edge would not reach what
+        is behind it."""
         self.publisher.publish([(ORDER_KEY, message(batch))])
-        known = set(existing)
+        self._seq += 1
+        known, absent = set(existing), set(new)
         for entity in batch:
             name = entity["attributes"][n.QUALIFIED_NAME]
-            if name not in known:
-                self._pending[name] = (entity["typeName"], _tag_key(entity.get("classifications") or []))
-                self._pending.move_to_end(name)
+            if name in known:
+                continue
+            before = self._pending.pop(name, None)
+            self._pending[name] = InFlight(entity["typeName"], _tag_key(entity.get("classifications") or []),
+                                           entity, self._seq, new=name in absent and before is None,
+                                           resent=before.resent if before else 0)
         while len(self._pending) > REMEMBERED:
             self._pending.popitem(last=False)
 
@@ -170,37 +195,67 @@ class KafkaOpHandler:
         found = self.client.find_entity(type_name, qualified_name, ignore_relationships=True)
         if found is None:
             pending = self._pending.get(qualified_name)
-            if pending is None or pending == (type_name, _tag_key(tags)):
+            if pending is None or (pending.type_name, pending.tags) == (type_name, _tag_key(tags)):
                 return None
             self.settle()
             found = self.client.find_entity(type_name, qualified_name, ignore_relationships=True)
             if found is None:  # applied, then deleted meanwhile: create it again
                 return None
-        self._pending.pop(qualified_name, None)
+        entry = self._pending.pop(qualified_name, None)
+        if entry is not None and entry.new:
+            self._applied = max(self._applied, entry.seq)
         return str(found["entity"]["guid"])
 
-    def settle(self) -> None:
-        """Wait until Atlas has applied every entity this handler published as new (bounded by apply_timeout).
+    def _observe(self) -> None:
+        """Drop from `_pending` what Atlas holds now (one bulk read per type), and send again what Atlas dropped.
 
-        Raises KafkaUnavailableError when some are still missing then (the op stays spooled); those are forgotten,
-        so one message Atlas's consumer refused (its log says why) does not hold the spool for good."""
+        Atlas applies the hook topic in order, so an entity missing while a later new one is there was dropped:
+        Atlas's consumer gives a notification up after a few failed tries (e.g. a storage conflict with another
+        writer of a shared license), logging it as [DROPPED_NOTIFICATION]. Such entities are published again (an
+        upsert, and nothing newer was applied to them), up to MAX_RESENDS times, then given up on with an error."""
+        self._checked = time.monotonic()
+        by_type: dict[str, list[str]] = {}
+        for name, entry in self._pending.items():
+            by_type.setdefault(entry.type_name, []).append(name)
+        for type_name, names in by_type.items():
+            for name in self.client.find_entities(type_name, names):
+                entry = self._pending.pop(name)
+                if entry.new:
+                    self._applied = max(self._applied, entry.seq)
+        dropped = [(name, entry) for name, entry in self._pending.items() if entry.seq < self._applied]
+        if not dropped:
+            return
+        given_up = [name for name, entry in dropped if entry.resent >= MAX_RESENDS]
+        for name in given_up:
+            del self._pending[name]
+        if given_up:
+            log.error("Atlas dropped the hook notifications for %s %d times; given up (Atlas's application log says "
+                      "why, under DROPPED_NOTIFICATION): register them again", ", ".join(given_up[:3])
+                      + (", ..." if len(given_up) > 3 else ""), MAX_RESENDS + 1)
+        again = [(name, entry) for name, entry in dropped if name not in given_up]
+        if again:
+            log.warning("Atlas dropped the hook notification for %d entities (%s); publishing them again",
+                        len(again), ", ".join(name for name, _ in again[:3]))
+            resent = {name: entry.resent + 1 for name, entry in again}
+            self._publish([entry.entity for _, entry in again], new=[name for name, e in again if e.new])
+            for name, count in resent.items():
+                self._pending[name].resent = count
+
+    def settle(self) -> None:
+        """Wait until Atlas has applied every entity this handler published (bounded by apply_timeout), sending
+        again what Atlas dropped. Raises KafkaUnavailableError when some are still missing then: the op stays
+        spooled, and is tried again later (Atlas's consumer may just be behind)."""
         deadline = time.monotonic() + self.apply_timeout
-        while self._pending:
-            by_type: dict[str, list[str]] = {}
-            for name, (type_name, _) in self._pending.items():
-                by_type.setdefault(type_name, []).append(name)
-            for type_name, names in by_type.items():
-                for name in self.client.find_entities(type_name, names):
-                    self._pending.pop(name, None)
+        while True:
+            self._observe()
             if not self._pending:
                 return
             if time.monotonic() >= deadline:
                 missing = list(self._pending)
-                self._pending.clear()
                 raise KafkaUnavailableError(
                     f"Atlas has not applied the hook notifications for {len(missing)} entities within "
                     f"{self.apply_timeout:g} s ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): is "
-                    "its hook consumer running? Atlas's application log says why a notification was refused")
+                    "its hook consumer running?")
             time.sleep(self.poll_interval)
 
     # --- the ops ----------------------------------------------------------------------------------------
@@ -210,7 +265,7 @@ class KafkaOpHandler:
         with self.client.writing([rec.qualified_name]):
             guid = self._lookup(n.ML_CONSENT_RECORD, rec.qualified_name, [])
             if guid is None and self._consents.get(rec.qualified_name, rec) == rec:
-                self._publish([em.consent_entity(rec)])
+                self._publish([em.consent_entity(rec)], new=[rec.qualified_name])
                 self._consents[rec.qualified_name] = rec
                 return
             self.settle()
@@ -243,7 +298,8 @@ class KafkaOpHandler:
                 # Before the update is published, not while Atlas's consumer writes the same entity (Atlas 2.1.0
                 # answers 500 to one of two concurrent writers of an entity).
                 self.registry.sync_derived_tags(guid, tags, DERIVED_TAG_TYPES)
-            self._publish(dataset_batch(ds, lic, consents, new=guid is None), [ds.qualified_name] if guid else [])
+            self._publish(dataset_batch(ds, lic, consents, new=guid is None), [ds.qualified_name] if guid else [],
+                          new=[] if guid else [ds.qualified_name])
 
     def record_derivation(self, derivation: DerivationSpec) -> None:
         unseen = [name for name in derivation.inputs if name not in self._pending]
@@ -276,7 +332,8 @@ class KafkaOpHandler:
             guid = self._lookup(n.ML_TRAINING_RUN, run.qualified_name, tags)
             if guid is not None:  # it exists: IncompleteLineage is synced over REST (first, as for datasets)
                 self.registry.sync_lineage_tags(guid, tags, created=False)
-            self._publish(training_run_batch(run, unregistered, new=guid is None), [run.qualified_name] if guid else [])
+            self._publish(training_run_batch(run, unregistered, new=guid is None), [run.qualified_name] if guid else [],
+                          new=[*unregistered, *([] if guid else [run.qualified_name])])
 
 
 # --- wiring ------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.delivery.deliverer import Deliverer, fail_fast
 from atlas_mlplugin.delivery.handler import OpHandler, TypedefGuard, guarded, transport_handler
-from atlas_mlplugin.delivery.operations import OpKind, op_of
+from atlas_mlplugin.delivery.operations import OpKind, RetractRequest, op_of
 from atlas_mlplugin.delivery.spool import Spool
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.hooks import track_training
@@ -269,3 +269,31 @@ def test_facts_changed_while_the_first_notification_is_in_flight_leave_the_tags_
     assert entity["attributes"]["declaredLicense"] == "CC-BY-SA-4.0"
     assert sorted(t["typeName"] for t in entity.get("classifications") or []) == ["AttributionRequired",
                                                                                    "ShareAlike"]
+
+
+class _DroppedOnce(HookPublisher):
+    """Kafka takes the first notification and Atlas never applies it, as when Atlas's consumer gives a message up
+    after a storage conflict ([DROPPED_NOTIFICATION] in its log): here it is simply not sent."""
+
+    dropped = False
+
+    def publish(self, requests: Any) -> None:
+        if not self.dropped:
+            self.dropped = True
+            return
+        super().publish(requests)
+
+
+def test_a_notification_atlas_dropped_is_sent_again_once_a_later_one_shows_atlas_got_past_it(
+        client: AtlasClient, kafka_settings: KafkaSettings, uid: str) -> None:
+    dropped, later = f"file:///dropped{uid}/people.csv", f"file:///dropped{uid}/orders.csv"
+    registry = GovernanceRegistry(AtlasClient(fail_fast(client.settings)))
+    handler = KafkaOpHandler(registry, _DroppedOnce(kafka_settings), apply_timeout=30)
+    handler(op_of(OpKind.REGISTER_DATASET, DatasetSpec(qualified_name=dropped, name="people", license="CC-BY-NC-4.0")))
+    handler(op_of(OpKind.REGISTER_DATASET, DatasetSpec(qualified_name=later, name="orders")))
+    # A retraction goes over REST once Atlas holds what was published before it: the dropped dataset too.
+    handler(op_of(OpKind.RETRACT_DATASET, RetractRequest(qualified_name=dropped, reason="withdrawn by its owner")))
+    entity = client.find_entity("ml_dataset", dropped)["entity"]
+    assert entity["attributes"]["retractionStatus"] == "retracted"
+    assert sorted(t["typeName"] for t in entity.get("classifications") or []) == [
+        "AttributionRequired", "NonCommercial", "Retracted"]
