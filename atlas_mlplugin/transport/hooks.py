@@ -23,11 +23,17 @@ that removes one, so
   (the Retracted tag; ConsentWithdrawn on every dataset the record covers).
 
 Which entities exist is read over REST under the names' write locks, as the REST path does. A read cannot see
-what this handler published and Atlas has not applied yet, so the handler remembers the entities it published
-as new, with the tags they carried: one published again with the same tags is simply sent again; before any
-REST write that could depend on them (a tag change, a retraction, a withdrawal) it waits, boundedly, until Atlas
-has applied them. That memory is per process: another process's writes still in Kafka are not seen (a
-derivation whose input was registered a moment ago by another process may be refused as unregistered).
+what this handler published and Atlas has not applied yet, so the handler remembers the entities it published,
+with the tags they carried: one published again with the same tags is simply sent again; before any REST write
+that could depend on them (a tag change, a retraction, a withdrawal) it waits, boundedly, until Atlas has
+applied them. Atlas's consumer gives a notification up after a few failed tries (a storage conflict with
+another writer, logged as DROPPED_NOTIFICATION); since it applies the topic in order, an entity still missing
+once a later one is there was dropped, and is published again (see `_observe`; also checked every
+`check_interval` seconds before an op). That memory is per process: another process's writes still in Kafka
+are not seen (a derivation whose input was registered a moment ago by another process may be refused as
+unregistered), and a notification dropped just before the process ends is not sent again. Updates of entities
+that exist are not waited for: a REST write racing Atlas's consumer on the same entity may get HTTP 500, which
+the spool retries (delivery/transient.py RETRY).
 """
 
 from __future__ import annotations
