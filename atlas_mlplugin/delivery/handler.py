@@ -11,11 +11,8 @@ them before the first write (and after Atlas was unreachable, since it may come 
 what is missing, and, when Atlas still says a type does not exist, applies them again and retries the write
 once. The check is one read of the server's typedefs; it is not repeated while writes succeed.
 
-How an op reaches Atlas is a transport (`TRANSPORTS`, in the spirit of the OpenLineage client's transport
-registry): `rest` applies it through the registry's REST calls, `kafka` publishes it as Atlas hook notifications
-(transport/hooks.py). `transport_handler(name, registry)` builds the named one, guarded alike; which name is the
-configured one is transport/settings.py's `transport_name()` (env ATLAS_ML_TRANSPORT, then the properties
-files). The spool is in front of every transport: a handler only ever sees ops that are already on disk.
+This is the `rest` transport's handler; transport/registry.py picks a transport's handler by name (the kafka
+one is transport/hooks.py) and guards it the same way.
 """
 
 from __future__ import annotations
@@ -23,9 +20,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from atlas_mlplugin.atlas.errors import AtlasHTTPError, ConfigError
+from atlas_mlplugin.atlas.errors import AtlasHTTPError
 from atlas_mlplugin.atlas.typedefs import TypedefServer, TypedefValidationError, apply
 from atlas_mlplugin.delivery.operations import OpKind, RetractRequest, WithdrawConsentRequest
 from atlas_mlplugin.delivery.spool import SpoolOp
@@ -145,38 +142,5 @@ def registry_handler(registry: GovernanceRegistry, *, typedefs: TypedefGuard | N
                      ) -> Callable[[SpoolOp], None]:
     """The spool's handler: apply one operation to Atlas through the registry, once our types exist
     (`typedefs` defaults to a guard over the registry's client and the package's typedefs)."""
-    return transport_handler("rest", registry, typedefs=typedefs)
-
-
-OpHandler = Callable[[SpoolOp], None]
-
-
-class TransportFactory(Protocol):
-    """Builds a transport's op handler, unguarded, for writes through `registry` (which also serves its reads)."""
-
-    def __call__(self, registry: GovernanceRegistry) -> OpHandler: ...
-
-
-def _rest(registry: GovernanceRegistry) -> OpHandler:
-    return lambda op: apply_op(registry, op.kind, op.payload)
-
-
-def _kafka(registry: GovernanceRegistry) -> OpHandler:
-    from atlas_mlplugin.transport.hooks import kafka_handler  # only when chosen: it needs confluent-kafka
-
-    return kafka_handler(registry)
-
-
-TRANSPORTS: dict[str, TransportFactory] = {"rest": _rest, "kafka": _kafka}
-
-
-def transport_handler(name: str, registry: GovernanceRegistry, *, typedefs: TypedefGuard | None = None) -> OpHandler:
-    """The spool's handler for the transport called `name`, run once our types exist (see TypedefGuard).
-    Raises ConfigError when no transport has that name, or when the transport's settings are unusable."""
-    factory = TRANSPORTS.get(name.strip().lower())
-    if factory is None:
-        raise ConfigError(f"no transport is called {name!r}; expected one of {', '.join(sorted(TRANSPORTS))}",
-                          key="ATLAS_ML_TRANSPORT", hint="set ATLAS_ML_TRANSPORT (or atlas.ml.transport) to one of "
-                                                         "those")
     guard = typedefs if typedefs is not None else TypedefGuard(registry.client)
-    return guarded(guard, factory(registry))
+    return guarded(guard, lambda op: apply_op(registry, op.kind, op.payload))

@@ -157,7 +157,7 @@ _default_lock = threading.Lock()
 
 def default_deliverer() -> Deliverer:
     """One per process: the configured Atlas (or the local one), fail-fast, backed by the default spool, writing
-    through the configured transport (`rest`, or `kafka`: Atlas's hook topic; delivery/handler.py TRANSPORTS).
+    through the configured transport (`rest`, or `kafka`: Atlas's hook topic; transport/registry.py TRANSPORTS).
 
     Never raises: a configuration that names no usable Atlas still spools (delivered once it is fixed, by
     the next run or `atlas-ml spool flush`), and an unusable spool directory falls back to another one
@@ -185,9 +185,9 @@ def _default_handler() -> Callable[[SpoolOp], None]:
         from atlas_mlplugin.atlas.client import AtlasClient
         from atlas_mlplugin.atlas.connect import resolve_settings
         from atlas_mlplugin.delivery.deliverer import fail_fast
-        from atlas_mlplugin.delivery.handler import transport_handler
         from atlas_mlplugin.governance.registry import GovernanceRegistry
         from atlas_mlplugin.server.discovery import use_local_server
+        from atlas_mlplugin.transport.registry import transport_handler
         from atlas_mlplugin.transport.settings import transport_name
 
         client = AtlasClient(fail_fast(resolve_settings(fallback=use_local_server)))

@@ -5,4 +5,4 @@ properties files, else rest).
 
 Modules: notification.py (Atlas's envelope, splitting and compression), settings.py (atlas.kafka.* settings),
 kafka.py (the bounded producer), lineage.py (an OpenLineage event as one hook notification), hooks.py (the
-Python hooks' spooled ops as hook notifications; delivery/handler.py TRANSPORTS picks it)."""
+Python hooks' spooled ops as hook notifications), registry.py (the transports of the spool's ops, by name)."""

@@ -26,7 +26,7 @@ from atlas_mlplugin import api
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.delivery.deliverer import Deliverer, fail_fast
-from atlas_mlplugin.delivery.handler import OpHandler, TypedefGuard, guarded, transport_handler
+from atlas_mlplugin.delivery.handler import TypedefGuard, guarded
 from atlas_mlplugin.delivery.operations import OpKind, RetractRequest, op_of
 from atlas_mlplugin.delivery.spool import Spool
 from atlas_mlplugin.governance import GovernanceRegistry
@@ -35,6 +35,7 @@ from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, De
 from atlas_mlplugin.server.launcher import LocalAtlas
 from atlas_mlplugin.transport.hooks import KafkaOpHandler
 from atlas_mlplugin.transport.kafka import HookPublisher
+from atlas_mlplugin.transport.registry import OpHandler, transport_handler
 from atlas_mlplugin.transport.settings import KafkaSettings, load_kafka_settings
 from tests.integration.snapshots import VOLATILE, snapshot, wait_for
 

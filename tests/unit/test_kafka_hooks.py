@@ -10,7 +10,6 @@ import pytest
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.atlas.errors import ConfigError
-from atlas_mlplugin.delivery.handler import transport_handler
 from atlas_mlplugin.governance.registry import GovernanceRegistry
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
@@ -18,6 +17,7 @@ from atlas_mlplugin.mapping.tags import derived_tags
 from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.transport.hooks import dataset_batch, message, training_run_batch
 from atlas_mlplugin.transport.notification import decode, encode
+from atlas_mlplugin.transport.registry import transport_handler
 from atlas_mlplugin.transport.settings import transport_name
 
 CATALOG = LicenseCatalog.from_csv()
