@@ -14,6 +14,12 @@ connections and never answers. Local files named by `local_path` are fingerprint
 call, on a separate thread, not in the caller's. Writes that fail later, in the background, follow the
 spool's rules (delivery/spool.py). For synchronous calls that raise on every failure (CLI, CI scripts) use
 `atlas_mlplugin.governance.GovernanceRegistry`.
+
+How the spooled writes reach Atlas is configured, not coded: over REST by default, or as Atlas hook
+notifications on its Kafka topic with ATLAS_ML_TRANSPORT=kafka (or atlas.ml.transport=kafka in the properties
+files; transport/hooks.py). With Kafka, "delivered" means Kafka acknowledged the write and Atlas applies it
+moments later; retract_dataset and withdraw_consent still go over REST (they change tags of existing entities,
+which a hook message cannot), and the REST connection is still read to know what exists.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ then fail with "type does not exist", which used to dead-letter the whole spool.
 them before the first write (and after Atlas was unreachable, since it may come back without them), creates
 what is missing, and, when Atlas still says a type does not exist, applies them again and retries the write
 once. The check is one read of the server's typedefs; it is not repeated while writes succeed.
+
+This is the `rest` transport's handler; transport/registry.py picks a transport's handler by name (the kafka
+one is transport/hooks.py) and guards it the same way.
 """
 
 from __future__ import annotations

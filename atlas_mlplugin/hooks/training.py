@@ -8,7 +8,8 @@
 or as a decorator (`current_run()` gives the run inside). It records inputs, parameters, code revision
 (git), start and end, status (FAILED when the body raises; the exception still propagates) and the model
 artifact (path, sha256) as ml_training_run -> ml_model. It never raises into the training code and never
-waits on a slow Atlas: what cannot be delivered now goes to the durable spool.
+waits on a slow Atlas: what cannot be delivered now goes to the durable spool. With ATLAS_ML_TRANSPORT=kafka
+(or atlas.ml.transport=kafka) the run goes to Atlas as hook notifications on its Kafka topic (transport/hooks.py).
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ _default_lock = threading.Lock()
 
 
 def default_deliverer() -> Deliverer:
-    """One per process: the configured Atlas (or the local one), fail-fast, backed by the default spool.
+    """One per process: the configured Atlas (or the local one), fail-fast, backed by the default spool, writing
+    through the configured transport (`rest`, or `kafka`: Atlas's hook topic; transport/registry.py TRANSPORTS).
 
     Never raises: a configuration that names no usable Atlas still spools (delivered once it is fixed, by
     the next run or `atlas-ml spool flush`), and an unusable spool directory falls back to another one
@@ -183,12 +185,15 @@ def _default_handler() -> Callable[[SpoolOp], None]:
         from atlas_mlplugin.atlas.client import AtlasClient
         from atlas_mlplugin.atlas.connect import resolve_settings
         from atlas_mlplugin.delivery.deliverer import fail_fast
-        from atlas_mlplugin.delivery.handler import registry_handler
         from atlas_mlplugin.governance.registry import GovernanceRegistry
         from atlas_mlplugin.server.discovery import use_local_server
+        from atlas_mlplugin.transport.registry import transport_handler
+        from atlas_mlplugin.transport.settings import transport_name
 
         client = AtlasClient(fail_fast(resolve_settings(fallback=use_local_server)))
-        return registry_handler(GovernanceRegistry(client))
+        # The configured transport (ATLAS_ML_TRANSPORT / atlas.ml.transport): REST, or Atlas's hook topic. The
+        # kafka one still reads over REST (what exists), so it gets the same client.
+        return transport_handler(transport_name(), GovernanceRegistry(client))
     except Exception as exc:  # noqa: BLE001 - e.g. an invalid ATLAS_* value: keep the writes until it is fixed
         from atlas_mlplugin.atlas.errors import ConfigError
 

@@ -7,7 +7,8 @@ Atlas datasets as the ETL lineage. Leaves no one can name (a checkpointed or in-
 and recorded as unresolved inputs, which marks the run's lineage incomplete rather than clean. The model
 output is known when the model is saved; the run is then recorded again with the model (an idempotent
 upsert). Like track_training, it never raises into the training code and never waits
-on Atlas: writes go through the spool-backed deliverer.
+on Atlas: writes go through the spool-backed deliverer, the default one (hooks/training.py default_deliverer)
+unless one is given, so the configured transport (ATLAS_ML_TRANSPORT: REST or Atlas's Kafka) applies here too.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Layers, later ones winning:
 2. the project's properties file (`$ATLAS_ML_CONFIG`, see atlas/config.py), same keys;
 3. environment variables (`ATLAS_KAFKA_BOOTSTRAP_SERVERS` ..., see `_ENV_VARS`), for CI and containers.
 
-Keys: `atlas.kafka.bootstrap.servers`, `atlas.notification.hook.topic.name` (default ATLAS_HOOK),
+Keys: `atlas.ml.transport` (rest or kafka; $ATLAS_ML_TRANSPORT wins), `atlas.kafka.bootstrap.servers`,
+`atlas.notification.hook.topic.name` (default ATLAS_HOOK),
 `atlas.notification.message.max.length.bytes` (default 1,000,000) and the producer's security settings
 `atlas.kafka.security.protocol`, `atlas.kafka.sasl.*`, `atlas.kafka.ssl.*`, passed to the producer without
 the `atlas.kafka.` prefix. Java-only forms are translated where librdkafka has an equivalent
@@ -30,6 +31,7 @@ from atlas_mlplugin.atlas.errors import ConfigError
 from atlas_mlplugin.transport.notification import DEFAULT_MAX_LENGTH_BYTES
 
 TRANSPORT_ENV = "ATLAS_ML_TRANSPORT"
+TRANSPORT_KEY = "atlas.ml.transport"  # the same choice in a properties file
 ATLAS_CONF_ENV = "ATLAS_CONF"
 APPLICATION_PROPERTIES = "atlas-application.properties"
 DEFAULT_TOPIC = "ATLAS_HOOK"
@@ -106,14 +108,30 @@ class KafkaSettings(BaseModel):
         return {BOOTSTRAP: self.bootstrap_servers, "topic": self.topic, **shown}
 
 
-def transport_name(value: str | None = None, env: Mapping[str, str] | None = None) -> Transport:
-    """The transport asked for (a CLI flag), else $ATLAS_ML_TRANSPORT, else rest."""
+def transport_name(value: str | None = None, env: Mapping[str, str] | None = None, *,
+                   properties_file: str | os.PathLike[str] | None = None) -> Transport:
+    """The transport asked for (a CLI flag), else $ATLAS_ML_TRANSPORT, else `atlas.ml.transport` in the project's
+    properties file ($ATLAS_ML_CONFIG) or in $ATLAS_CONF/atlas-application.properties (in that order), else rest."""
     env = os.environ if env is None else env
-    origin = "--transport" if value else TRANSPORT_ENV
-    chosen = (value or env.get(TRANSPORT_ENV) or "rest").strip().lower()
+    chosen, origin = "rest", "the default"
+    conf_dir = env.get(ATLAS_CONF_ENV)
+    files = [Path(conf_dir) / APPLICATION_PROPERTIES] if conf_dir else []
+    project = properties_file or env.get(CONFIG_FILE_ENV)
+    if project:
+        files.append(Path(project).expanduser())
+    for path in files:
+        if path.is_file():
+            found = _read(path, "Atlas properties file").get(TRANSPORT_KEY)
+            if found:
+                chosen, origin = found
+    if env.get(TRANSPORT_ENV):
+        chosen, origin = env[TRANSPORT_ENV], TRANSPORT_ENV
+    if value:
+        chosen, origin = value, "--transport"
+    chosen = chosen.strip().lower()
     if chosen not in TRANSPORTS:
         raise ConfigError(f"{origin}={chosen!r} is not a transport; expected one of {', '.join(TRANSPORTS)}",
-                          source=origin, key=TRANSPORT_ENV)
+                          source=origin, key=TRANSPORT_ENV if origin == TRANSPORT_ENV else TRANSPORT_KEY)
     return chosen  # type: ignore[return-value]
 
 

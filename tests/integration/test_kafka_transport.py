@@ -29,12 +29,10 @@ from atlas_mlplugin.transport.kafka import HookPublisher
 from atlas_mlplugin.transport.lineage import KafkaLineageWriter
 from atlas_mlplugin.transport.notification import create_request
 from atlas_mlplugin.transport.settings import KafkaSettings, load_kafka_settings
+from tests.integration.snapshots import APPLY_TIMEOUT, snapshot
+from tests.integration.snapshots import wait_for as _wait_for
 
 pytestmark = pytest.mark.integration
-APPLY_TIMEOUT = 120.0  # Atlas's hook consumer applies messages at its own pace
-VOLATILE = {"guid", "createTime", "updateTime", "version", "relationshipGuid", "runId", "createdBy", "updatedBy",
-            "entityStatus", "status", "relationshipStatus", "homeId", "isIncomplete", "provenanceType", "labels",
-            "displayText", "proxy", "classificationNames", "meaningNames", "meanings", "pendingTasks"}
 
 
 @pytest.fixture(scope="session")
@@ -99,39 +97,7 @@ def _scenario(p: str, registry: GovernanceRegistry, directory: Path, ingestor: L
 
 def _snapshot(client: AtlasClient, p: str, names: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """What Atlas holds for the scenario (or of `names`), with the prefix, guids and times taken out."""
-    found = {qn: client.find_entity(t, qn) for t, qn in (names if names is not None else _names(p))}
-    guids = {str(e["entity"]["guid"]): qn for qn, e in found.items() if e}
-
-    def norm(value: Any) -> Any:
-        if isinstance(value, dict):
-            if "typeName" in value and "guid" in value and "attributes" not in value:  # a reference
-                return f"{value['typeName']}:{guids.get(value['guid'], value.get('uniqueAttributes'))}"
-            return {k: norm(v) for k, v in sorted(value.items()) if k not in VOLATILE}
-        if isinstance(value, list):
-            return sorted((norm(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-        return value
-
-    snapshot: dict[str, Any] = {}
-    for qn, entity in found.items():
-        if entity is None:
-            snapshot[qn] = None
-            continue
-        e = entity["entity"]
-        tags = [{"type": c["typeName"], "from": guids.get(c.get("entityGuid", e["guid"]), "elsewhere"),
-                 "attributes": c.get("attributes"), "propagate": c.get("propagate")}
-                for c in e.get("classifications") or []]
-        snapshot[qn] = {"type": e["typeName"], "attributes": norm(e.get("attributes")),
-                        "relationships": norm(e.get("relationshipAttributes")), "tags": norm(tags)}
-    return json.loads(json.dumps(snapshot).replace(p, "PREFIX"))
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = APPLY_TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(1.0)
-    return condition()
+    return snapshot(client, names if names is not None else _names(p), p)
 
 
 def test_the_same_events_through_rest_and_through_kafka_leave_the_same_lineage_and_tags(
