@@ -25,12 +25,19 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * producer's buffer and every wait are bounded (spark.atlas.kafka.timeoutMs), and an event that Kafka does not
  * acknowledge in time, or whose entities Atlas cannot be asked about, goes to the spool directory instead, so
  * {@code atlas-ml ingest} delivers it later: nothing is lost, nothing is thrown into the job.
+ *
+ * <p>After such a failure the next events go straight to the spool for {@value #RETRY_AFTER_MS} ms, then Kafka is
+ * tried again. Without that pause a down broker (or a hanging Atlas) cost every event the full timeout on the
+ * dispatcher's thread: at 10 s per event the queue outgrew the bounded flush at application end, which then
+ * held up {@code spark.stop()} for the whole flush timeout and left the unsent events to die with the JVM,
+ * neither in Kafka nor in the spool.
  */
 public final class KafkaTransport implements Transport {
     private static final ScrubbedLogger LOG = ScrubbedLogger.of(KafkaTransport.class);
     /** One key for all: one partition, so Atlas applies events in order (a job reads the previous one's output). */
     static final byte[] ORDER_KEY = "atlas-mlplugin-lineage".getBytes(StandardCharsets.UTF_8);
     static final int REMEMBERED = 100_000;
+    static final long RETRY_AFTER_MS = 30_000;
 
     private final KafkaSettings settings;
     private final AtlasLookup lookup;
@@ -38,6 +45,10 @@ public final class KafkaTransport implements Transport {
     private final Producer<byte[], byte[]> producer;
     private final String user;
     private final String sourceIp;
+    private final long retryAfterNanos;
+    /** Until when (System.nanoTime) events skip Kafka after a failure; only the dispatcher's thread uses it. */
+    private long skipUntil;
+    private boolean skipping;
     /** Names this transport published (oldest forgotten first): what Atlas may not have applied yet. */
     private final Set<String> published = Collections.newSetFromMap(new LinkedHashMap<>() {
         @Override
@@ -47,6 +58,12 @@ public final class KafkaTransport implements Transport {
     });
 
     KafkaTransport(KafkaSettings settings, AtlasLookup lookup, Producer<byte[], byte[]> producer, Transport fallback) {
+        this(settings, lookup, producer, fallback, RETRY_AFTER_MS);
+    }
+
+    KafkaTransport(KafkaSettings settings, AtlasLookup lookup, Producer<byte[], byte[]> producer, Transport fallback,
+                   long retryAfterMs) {
+        this.retryAfterNanos = TimeUnit.MILLISECONDS.toNanos(retryAfterMs);
         this.settings = settings;
         this.lookup = lookup;
         this.producer = producer;
@@ -138,6 +155,10 @@ public final class KafkaTransport implements Transport {
         if (plan == null) {
             return; // not terminal, or a read-only job: ingest would skip it too
         }
+        if (skipping && System.nanoTime() - skipUntil < 0) {
+            fallback.send(eventJson); // Kafka or Atlas failed a moment ago: do not wait for the timeout again
+            return;
+        }
         try {
             HookNotifications.Known known = lookup.known(plan, published);
             var entities = HookNotifications.entities(plan, known);
@@ -154,12 +175,19 @@ public final class KafkaTransport implements Transport {
             for (JsonNode entity : entities) {
                 published.add(entity.path("attributes").path("qualifiedName").asText());
             }
+            if (skipping) {
+                skipping = false;
+                LOG.info("atlas-ml: publishing to Kafka topic {} again", settings.topic);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             fallback.send(eventJson);
         } catch (Exception e) {
+            skipping = true;
+            skipUntil = System.nanoTime() + retryAfterNanos;
             fallback.afterFailure(eventJson, "publish lineage to Kafka topic " + settings.topic + " at "
-                    + Scrubber.scrubText(settings.bootstrapServers), e);
+                    + Scrubber.scrubText(settings.bootstrapServers) + "; events go straight to the spool for the next "
+                    + TimeUnit.NANOSECONDS.toMillis(retryAfterNanos) / 1000.0 + " s", e);
         }
     }
 
