@@ -228,10 +228,11 @@ class GovernanceRegistry:
         guid = self.upsert([em.derivation_entity(derivation)], n.ML_DERIVATION,
                                         derivation.qualified_name)
         if derivation.derivation_type == "anonymize" and derivation.attested:
-            self._block_personal_data_at_inputs(guid)
+            self.block_personal_data_at_inputs(guid)
         return guid
 
-    def _block_personal_data_at_inputs(self, process_guid: str) -> None:
+    def block_personal_data_at_inputs(self, process_guid: str) -> None:
+        """Stop the personal-data tags at the input edges of this process (an attested anonymization)."""
         process = self.client.get_entity(process_guid)["entity"]
         for ref in (process.get("relationshipAttributes") or {}).get(n.INPUTS) or []:
             if ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
