@@ -166,9 +166,14 @@ def catalog_yaml(prefix: str, datasets: int) -> str:
 
 
 def measure_apply(client: AtlasClient, registry: GovernanceRegistry, prefix: str, datasets: int) -> dict[str, Any]:
+    import logging
+
     from atlas_mlplugin.catalog.apply import apply_catalog
     from atlas_mlplugin.catalog.loader import load_catalog
 
+    # Each bulk request's size and time, to see where the first apply spends them.
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("atlas_mlplugin.catalog.writes").setLevel(logging.DEBUG)
     out: dict[str, Any] = {"datasets": datasets}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "catalog.yaml"
