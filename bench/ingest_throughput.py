@@ -173,7 +173,7 @@ def measure_apply(client: AtlasClient, registry: GovernanceRegistry, prefix: str
 
     # Each bulk request's size and time, to see where the first apply spends them.
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("atlas_mlplugin.catalog.writes").setLevel(logging.DEBUG)
+    logging.getLogger("atlas_mlplugin.governance.bulk").setLevel(logging.DEBUG)
     out: dict[str, Any] = {"datasets": datasets}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "catalog.yaml"

@@ -4,7 +4,7 @@ Entries are applied in dependency order (licenses, consent records, datasets, de
 output datasets, training runs with their models). Each entry is first compared with the entity Atlas holds
 (the attributes we would write, built by mapping/entities.py, and for a dataset the tags its facts imply)
 and classified created / updated / unchanged; only created or updated ones are written, so a second apply
-makes no writes. The writes go in bulk, one kind after the other (writes.py).
+makes no writes. The writes go in bulk, one kind after the other (governance/bulk.py).
 
 apply never deletes: an entry removed from the file stays in Atlas with its lineage and history. Deleting is
 a separate, explicit act outside this module.
@@ -21,7 +21,7 @@ import requests
 
 from atlas_mlplugin import naming
 from atlas_mlplugin.catalog.document import CatalogDocument
-from atlas_mlplugin.catalog.writes import (
+from atlas_mlplugin.governance.bulk import (
     ENTITIES_PER_REQUEST,
     INPUTS_PER_REQUEST,
     PROPAGATION_BUDGET,
@@ -125,7 +125,7 @@ def apply_catalog(doc: CatalogDocument, registry: Registry, *, dry_run: bool = F
     """Make Atlas match `doc`; with dry_run, only report what would change. Never deletes anything.
 
     The created and updated entities of each kind are written together, `per_request` per bulk POST; a
-    process's new input edges go at most `inputs_per_request` (and `propagation_budget`, see writes.py) per
+    process's new input edges go at most `inputs_per_request` (and `propagation_budget`, see governance/bulk.py) per
     request."""
     plan = _plan(doc, registry)
     report = ApplyReport(dry_run=dry_run)

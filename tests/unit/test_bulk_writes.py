@@ -1,4 +1,4 @@
-"""Grouping catalog writes into bulk requests (catalog/writes.py): order kept, requests bounded in entities, in
+"""Grouping writes into bulk requests (governance/bulk.py): order kept, requests bounded in entities, in
 new input edges and in the tag propagation they make Atlas do, and a big process written in growing parts
 that end with exactly its inputs."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas_mlplugin.catalog.writes import REQUEST_OVERHEAD_TAGS, Write, input_parts, requests_for
+from atlas_mlplugin.governance.bulk import REQUEST_OVERHEAD_TAGS, Write, input_parts, requests_for
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
 

@@ -1,5 +1,6 @@
-"""Writing a planned catalog to Atlas in bulk: the entities of one kind together, `POST /v2/entity/bulk` in
-chunks, in dependency order (licenses, consent records, datasets, derivations, training runs).
+"""Writing many entities to Atlas in bulk (`atlas-ml apply`, and a training run with its inputs): the entities
+in order, `POST /v2/entity/bulk` in chunks (apply sends them in dependency order: licenses, consent records,
+datasets, derivations, training runs).
 
 A new entity takes its derived tags in its body (Atlas 2.1.0 applies classifications sent with an entity it
 creates, and ignores them for one that exists); tags of an entity that existed are compared with what the
@@ -27,7 +28,7 @@ from atlas_mlplugin.errors import NotRegisteredError
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.tags import Classification
-from atlas_mlplugin.scrubbing import logger
+from atlas_mlplugin.scrubbing import logger, scrub_name
 
 log = logger(__name__)
 
@@ -210,7 +211,7 @@ class BulkWriter:
                     continue
                 guid = self._guid(write)
                 if write.existing is None:
-                    if write.tags and write.key not in self.created:
+                    if write.tags and (write.key[0], scrub_name(write.key[1])) not in self.created:
                         # Another writer created it after our look-up: the tags in our body were not applied.
                         self.tags.sync_derived_tags(guid, write.tags, write.managed)
                 else:
