@@ -12,8 +12,8 @@ a separate, explicit act outside this module.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -28,6 +28,7 @@ from atlas_mlplugin.governance.bulk import (
     BulkWriter,
     Key,
     Write,
+    count_writes,
 )
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
@@ -132,7 +133,7 @@ def apply_catalog(doc: CatalogDocument, registry: Registry, *, dry_run: bool = F
     if dry_run or not plan.changed:
         report.entries = plan.entries
         return report
-    with _count_writes(registry.client.session) as writes:
+    with count_writes(registry.client.session) as writes:
         guids: dict[Key, str] = {}
         # A changed consent record also re-derives the consent tags of datasets outside this file that it
         # covers: the registry's own write does that (rare: records change seldom).
@@ -150,24 +151,6 @@ def apply_catalog(doc: CatalogDocument, registry: Registry, *, dry_run: bool = F
 
 def _with_guid(entry: ApplyEntry, guid: str | None) -> ApplyEntry:
     return ApplyEntry(entry.kind, entry.qualified_name, entry.action, entry.changes, guid or entry.guid)
-
-
-@contextmanager
-def _count_writes(session: requests.Session) -> Iterator[list[int]]:
-    """Count the write requests (anything but GET) the session sends inside the block."""
-    counter = [0]
-
-    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        if response.request.method != "GET":
-            counter[0] += 1
-        return response
-
-    hooks = session.hooks.setdefault("response", [])
-    hooks.append(hook)
-    try:
-        yield counter
-    finally:
-        hooks.remove(hook)
 
 
 # --- planning (reads only) ------------------------------------------------------------------------------

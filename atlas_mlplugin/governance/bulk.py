@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import requests
 
 from atlas_mlplugin.errors import NotRegisteredError
 from atlas_mlplugin.mapping import entities as em
@@ -251,6 +254,24 @@ class BulkWriter:
                 raise NotRegisteredError(f"no {type_name} with qualifiedName {missing[0]!r} in Atlas"
                                          f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
                                          "register it first, or declare it in the catalog")
+
+
+@contextmanager
+def count_writes(session: requests.Session) -> Iterator[list[int]]:
+    """Count the write requests (anything but GET) the session sends inside the block."""
+    counter = [0]
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if response.request.method != "GET":
+            counter[0] += 1
+        return response
+
+    hooks = session.hooks.setdefault("response", [])
+    hooks.append(hook)
+    try:
+        yield counter
+    finally:
+        hooks.remove(hook)
 
 
 def _mutated(response: dict[str, Any], operation: str) -> dict[Key, str]:
