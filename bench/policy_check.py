@@ -90,7 +90,9 @@ def atlas_server() -> Iterator[tuple[AtlasSettings, str]]:
         settings = AtlasSettings.load()
         yield settings, f"external ({settings.url})"
         return
-    atlas = LocalAtlas(LauncherOptions(state_dir=STATE_DIR, port=_free_port()))
+    # ATLAS_ML_BENCH_HEAP: a bigger JVM heap for workloads the default one cannot hold (bench/README.md).
+    heap = {"heap": os.environ["ATLAS_ML_BENCH_HEAP"]} if os.environ.get("ATLAS_ML_BENCH_HEAP") else {}
+    atlas = LocalAtlas(LauncherOptions(state_dir=STATE_DIR, port=_free_port(), **heap))
     atlas.start(progress=lambda msg: say("atlas", msg))
     try:
         status = atlas.status()

@@ -3,8 +3,8 @@
 Entries are applied in dependency order (licenses, consent records, datasets, derivations with their
 output datasets, training runs with their models). Each entry is first compared with the entity Atlas holds
 (the attributes we would write, built by mapping/entities.py, and for a dataset the tags its facts imply)
-and classified created / updated / unchanged; the registry is called only for created or updated ones, so
-a second apply makes no writes.
+and classified created / updated / unchanged; only created or updated ones are written, so a second apply
+makes no writes. The writes go in bulk, one kind after the other (governance/bulk.py).
 
 apply never deletes: an entry removed from the file stays in Atlas with its lineage and history. Deleting is
 a separate, explicit act outside this module.
@@ -13,41 +13,73 @@ a separate, explicit act outside this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal, Protocol
 
+import requests
+
+from atlas_mlplugin import naming
 from atlas_mlplugin.catalog.document import CatalogDocument
+from atlas_mlplugin.governance.bulk import (
+    ENTITIES_PER_REQUEST,
+    INPUTS_PER_REQUEST,
+    PROPAGATION_BUDGET,
+    BulkWriter,
+    Key,
+    Write,
+    count_writes,
+)
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
-from atlas_mlplugin.mapping.tags import CONSENT_TAG_TYPES, DERIVED_TAG_TYPES, derived_tags
-from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec, TrainingRunSpec
+from atlas_mlplugin.mapping.tags import (
+    CONSENT_TAG_TYPES,
+    DERIVED_TAG_TYPES,
+    LICENSE_TAG_TYPES,
+    LINEAGE_TAG_TYPES,
+    Classification,
+    derived_tags,
+    incomplete_lineage_tags,
+    placeholder_tags,
+)
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec
 from atlas_mlplugin.reads.entities import BULK_GUIDS
+from atlas_mlplugin.scrubbing import logger
+
+log = logger(__name__)
 
 Action = Literal["created", "updated", "unchanged"]
 Entity = dict[str, Any]
 
 
-class EntityReader(Protocol):
+class CatalogClient(Protocol):
+    """What apply needs of AtlasClient: bulk reads, bulk upserts under write locks, and its HTTP session (to
+    count the write requests)."""
+
+    @property
+    def session(self) -> requests.Session: ...
     def find_entities(self, type_name: str, qualified_names: Iterable[str], /, *, min_ext_info: bool = True,
                       ignore_relationships: bool = True) -> dict[str, dict[str, Any]]: ...
     def get_entities(self, guids: Iterable[str], /, *, min_ext_info: bool = False,
                      ignore_relationships: bool = False) -> dict[str, Any]: ...
+    def upsert_entities(self, entities: list[Entity], /) -> dict[str, Any]: ...
+    def writing(self, qualified_names: Iterable[str], /) -> AbstractContextManager[None]: ...
 
 
 class Registry(Protocol):
-    """What apply needs of GovernanceRegistry: upserts by qualifiedName returning the guid, and reads."""
+    """What apply needs of GovernanceRegistry: its client and license catalog, the tag sync, and the writes
+    that are more than an upsert (a changed consent record re-derives the tags of the datasets it covers)."""
 
     @property
-    def client(self) -> EntityReader: ...
+    def client(self) -> CatalogClient: ...
     @property
     def catalog(self) -> LicenseCatalog: ...
-    def register_license(self, lic: DataLicense, /) -> str: ...
     def register_consent(self, rec: ConsentRecordSpec, /) -> str: ...
-    def register_dataset(self, ds: DatasetSpec, /) -> str: ...
-    def record_derivation(self, d: DerivationSpec, /) -> str: ...
-    def record_training_run(self, run: TrainingRunSpec, /) -> str: ...
+    def sync_known_tags(self, guid: str, classifications: list[Classification], desired: list[Classification],
+                        managed: frozenset[str], /) -> None: ...
+    def sync_derived_tags(self, guid: str, desired: list[Classification], managed: frozenset[str], /) -> None: ...
+    def block_personal_data_at_inputs(self, process_guid: str, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +99,9 @@ class ApplyEntry:
 class ApplyReport:
     entries: list[ApplyEntry] = field(default_factory=list)
     dry_run: bool = False
-    writes: int = 0  # registry calls made (0 in a dry run, and when nothing changed)
+    # HTTP write requests sent (POST, PUT, DELETE: bulk upserts, tag changes; retries count): 0 in a dry run and
+    # when nothing changed.
+    writes: int = 0
 
     def of(self, action: Action) -> list[ApplyEntry]:
         return [e for e in self.entries if e.action == action]
@@ -86,34 +120,37 @@ class ApplyReport:
         return "\n".join(self.lines())
 
 
-@dataclass
-class _Step:
-    """One registry call and the entries it writes; the first entry is the one whose guid it returns."""
+def apply_catalog(doc: CatalogDocument, registry: Registry, *, dry_run: bool = False,
+                  per_request: int = ENTITIES_PER_REQUEST, inputs_per_request: int = INPUTS_PER_REQUEST,
+                  propagation_budget: int = PROPAGATION_BUDGET) -> ApplyReport:
+    """Make Atlas match `doc`; with dry_run, only report what would change. Never deletes anything.
 
-    entries: list[ApplyEntry]
-    write: Callable[[], str]
-
-    @property
-    def needed(self) -> bool:
-        return any(e.action != "unchanged" for e in self.entries)
-
-
-def apply_catalog(doc: CatalogDocument, registry: Registry, *, dry_run: bool = False) -> ApplyReport:
-    """Make Atlas match `doc`; with dry_run, only report what would change. Never deletes anything."""
-    steps = _plan(doc, registry)
+    The created and updated entities of each kind are written together, `per_request` per bulk POST; a
+    process's new input edges go at most `inputs_per_request` (and `propagation_budget`, see governance/bulk.py) per
+    request."""
+    plan = _plan(doc, registry)
     report = ApplyReport(dry_run=dry_run)
-    for step in steps:
-        entries = step.entries
-        if step.needed and not dry_run:
-            guid = step.write()
-            report.writes += 1
-            entries = [_with_guid(entries[0], guid), *entries[1:]]
-        report.entries += entries
+    if dry_run or not plan.changed:
+        report.entries = plan.entries
+        return report
+    with count_writes(registry.client.session) as writes:
+        guids: dict[Key, str] = {}
+        # A changed consent record also re-derives the consent tags of datasets outside this file that it
+        # covers: the registry's own write does that (rare: records change seldom).
+        writer = BulkWriter(registry.client, registry, per_request=per_request, max_inputs=inputs_per_request,
+                            budget=propagation_budget)
+        writer.write(plan.before_consents)
+        for rec in plan.consents:
+            guids[(n.ML_CONSENT_RECORD, rec.qualified_name)] = registry.register_consent(rec)
+        guids.update(writer.write(plan.writes))
+    report.writes = writes[0]
+    report.entries = [_with_guid(e, guids.get(key)) if e.action != "unchanged" else e
+                      for e, key in zip(plan.entries, plan.keys, strict=True)]
     return report
 
 
-def _with_guid(entry: ApplyEntry, guid: str) -> ApplyEntry:
-    return ApplyEntry(entry.kind, entry.qualified_name, entry.action, entry.changes, guid)
+def _with_guid(entry: ApplyEntry, guid: str | None) -> ApplyEntry:
+    return ApplyEntry(entry.kind, entry.qualified_name, entry.action, entry.changes, guid or entry.guid)
 
 
 # --- planning (reads only) ------------------------------------------------------------------------------
@@ -127,12 +164,18 @@ class Snapshot:
     """What Atlas holds of the entities a catalog names, read before planning in one bulk request per type
     (split only as the URL limit needs), relationships named by qualifiedName for comparison."""
 
-    def __init__(self, reader: EntityReader, wanted: dict[str, set[str]]) -> None:
+    def __init__(self, reader: CatalogClient, wanted: dict[str, set[str]],
+                 plain: dict[str, set[str]] | None = None) -> None:
+        """`plain`: more names read without relationships whatever their type (inputs the file does not
+        declare: only whether they exist and their tags matter)."""
         self.found: dict[tuple[str, str], Entity] = {}
-        for type_name, names in sorted(wanted.items()):
-            for qn, entity in reader.find_entities(
-                    type_name, sorted(names), min_ext_info=True,
-                    ignore_relationships=type_name not in _WITH_RELATIONSHIPS).items():
+        reads = [(t, names, t not in _WITH_RELATIONSHIPS) for t, names in sorted(wanted.items())]
+        reads += [(t, names - wanted.get(t, set()), True) for t, names in sorted((plain or {}).items())]
+        for type_name, names, ignore_relationships in reads:
+            if not names:
+                continue
+            for qn, entity in reader.find_entities(type_name, sorted(names), min_ext_info=True,
+                                                   ignore_relationships=ignore_relationships).items():
                 # A soft-deleted entity is history (Atlas leaves it out of a bulk read anyway): upserting
                 # brings it back, which counts as creating it.
                 if entity.get("status", "ACTIVE") != "DELETED":
@@ -142,7 +185,7 @@ class Snapshot:
     def get(self, type_name: str, qualified_name: str) -> Entity | None:
         return self.found.get((type_name, qualified_name))
 
-    def _name_related(self, reader: EntityReader) -> None:
+    def _name_related(self, reader: CatalogClient) -> None:
         """Relationship attributes come back as guids only; give them the qualifiedNames we compare by, from
         the entities read already, the references in attributes, or one bulk read of the rest."""
         names: dict[str, str] = {}
@@ -193,34 +236,127 @@ def _wanted(doc: CatalogDocument, catalog: LicenseCatalog) -> dict[str, set[str]
     return wanted
 
 
-def _plan(doc: CatalogDocument, registry: Registry) -> list[_Step]:
+@dataclass
+class _Plan:
+    """The report's entries (in file order, each with the entity it is about) and the writes that make them
+    so, in dependency order."""
+
+    entries: list[ApplyEntry] = field(default_factory=list)
+    keys: list[Key] = field(default_factory=list)
+    before_consents: list[Write] = field(default_factory=list)  # licenses, new consent records
+    consents: list[ConsentRecordSpec] = field(default_factory=list)  # changed consent records (the registry's)
+    writes: list[Write] = field(default_factory=list)  # datasets, derivations, training runs
+
+    def add(self, entry: ApplyEntry, key: Key) -> bool:
+        """Record the entry; True when it needs writing."""
+        self.entries.append(entry)
+        self.keys.append(key)
+        return entry.action != "unchanged"
+
+    @property
+    def changed(self) -> bool:
+        return any(e.action != "unchanged" for e in self.entries)
+
+
+def _key(entity: Entity) -> Key:
+    return entity["typeName"], entity["attributes"][n.QUALIFIED_NAME]
+
+
+def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     for lic in doc.licenses:
-        # The registry resolves dataset licenses through its catalog, also when this license is unchanged;
-        # and the datasets' tags below must be derived from the terms in the file.
+        # Dataset licenses resolve through the registry's catalog, also when this license is unchanged; and
+        # the datasets' tags below must be derived from the terms in the file.
         registry.catalog.add(lic)
-    snapshot = Snapshot(registry.client, _wanted(doc, registry.catalog))
-    steps: list[_Step] = []
+    derivations = [d.model_copy(update={"outputs": [o.fingerprinted() for o in d.outputs]})
+                   for d in doc.derivations_in_order()]
+    runs = [r.model_copy(update={"outputs": [m.fingerprinted() for m in r.outputs]})
+            for r in doc.resolved_training_runs()]
+    declared = {ds.qualified_name for _, ds in doc.all_datasets()}
+    undeclared = {qn for p in [*derivations, *runs] for qn in p.inputs} - declared
+    snapshot = Snapshot(registry.client, _wanted(doc, registry.catalog), {n.ML_DATASET: undeclared})
+    plan = _Plan()
     consents = {rec.qualified_name: rec for rec in doc.consent_records}
+
+    licenses: list[Write] = []
     for lic in doc.licenses:
-        entry = _entry(snapshot, "license", em.license_entity(lic))
-        steps.append(_Step([entry], partial(registry.register_license, lic)))
+        entity = em.license_entity(lic)
+        if plan.add(_entry(snapshot, "license", entity), _key(entity)):
+            licenses.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity))))
     for rec in doc.consent_records:
-        entry = _entry(snapshot, "consent record", em.consent_entity(rec))
-        steps.append(_Step([entry], partial(registry.register_consent, rec)))
-    for ds in (d.fingerprinted() for d in doc.datasets):
-        entry = _dataset_entry(snapshot, registry.catalog, ds, consents)
-        steps.append(_Step([entry], partial(registry.register_dataset, ds)))
-    for derivation in doc.derivations_in_order():
-        d = derivation.model_copy(update={"outputs": [o.fingerprinted() for o in derivation.outputs]})
-        entries = [_entry(snapshot, "derivation", em.derivation_entity(d))]
-        entries += [_dataset_entry(snapshot, registry.catalog, out, consents) for out in d.outputs]
-        steps.append(_Step(entries, partial(registry.record_derivation, d)))
-    for spec in doc.resolved_training_runs():
-        run = spec.model_copy(update={"outputs": [m.fingerprinted() for m in spec.outputs]})
-        entries = [_entry(snapshot, "training run", em.training_run_entity(run, {}))]
-        entries += [_entry(snapshot, "model", em.model_entity(m)) for m in run.outputs]
-        steps.append(_Step(entries, partial(registry.record_training_run, run)))
-    return steps
+        entity = em.consent_entity(rec)
+        existing = snapshot.get(*_key(entity))
+        if plan.add(_entry(snapshot, "consent record", entity), _key(entity)):
+            if existing is None:
+                plan.before_consents.append(Write(entity, [], frozenset(), None))
+            else:
+                plan.consents.append(rec)
+
+    datasets: list[Write] = []
+    own_tags: dict[str, int] = {}  # qualifiedName -> derived tags, for datasets the file declares
+
+    def dataset(ds: DatasetSpec) -> None:
+        entry, write = _dataset_entry(snapshot, registry.catalog, ds, consents)
+        own_tags[ds.qualified_name] = len(write.tags)
+        if plan.add(entry, write.key):
+            datasets.append(write)
+
+    for ds in doc.datasets:
+        dataset(ds.fingerprinted())
+    processes: list[Write] = []
+    placeholders: dict[str, Write] = {}
+    for d in derivations:
+        entity = em.derivation_entity(d)
+        if plan.add(_entry(snapshot, "derivation", entity), _key(entity)):
+            after = (registry.block_personal_data_at_inputs
+                     if d.derivation_type == "anonymize" and d.attested else None)
+            processes.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity)), after=after,
+                                   input_tags=_input_tags(d.inputs, snapshot, own_tags),
+                                   requires=[(n.ML_DATASET, qn) for qn in d.inputs
+                                             if qn in undeclared and snapshot.get(n.ML_DATASET, qn) is None]))
+        for output in d.outputs:  # written with the other datasets, before any process
+            dataset(output)
+    # Licenses the datasets written name but neither the file nor Atlas has (built-in ones): created first.
+    known = {w.key for w in licenses} | {k for k in snapshot.found if k[0] == n.ML_DATA_LICENSE}
+    for spdx_id in dict.fromkeys(w.entity["attributes"]["declaredLicense"] for w in datasets):
+        entity = em.license_entity(registry.catalog.get(spdx_id))
+        if _key(entity) not in known:
+            known.add(_key(entity))
+            licenses.append(Write(entity, [], frozenset(), None))
+    plan.before_consents[:0] = licenses
+
+    for run in runs:
+        entity = em.training_run_entity(run, {})
+        models = [em.model_entity(m) for m in run.outputs]
+        needed = plan.add(_entry(snapshot, "training run", entity), _key(entity))
+        needed = any([plan.add(_entry(snapshot, "model", m), _key(m)) for m in models]) or needed
+        if not needed:
+            continue
+        for qn in run.inputs:
+            # An input nobody registered becomes a dataset with no known license (UnknownLicense), so the
+            # model does not look clean; as the registry's record_training_run does.
+            if qn in undeclared and snapshot.get(n.ML_DATASET, qn) is None and qn not in placeholders:
+                placeholders[qn] = Write(em.placeholder_dataset_entity(qn, naming.display_name(qn),
+                                                                       f"training run {run.run_id}"),
+                                         placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
+        processes.append(Write(entity, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
+                               LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)), before=models,
+                               input_tags=_input_tags(run.inputs, snapshot, own_tags)))
+    if placeholders:
+        shown = ", ".join(list(placeholders)[:3]) + (", ..." if len(placeholders) > 3 else "")
+        log.warning("training runs read %d dataset(s) nobody registered, recorded with no known license "
+                    "(UnknownLicense): %s", len(placeholders), shown)
+    plan.writes = datasets + list(placeholders.values()) + processes
+    return plan
+
+
+def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int]) -> dict[str, int]:
+    """The tags each input would propagate to a process: what Atlas holds on it (own and propagated), else
+    (about to be created) its derived tags."""
+    out = {}
+    for qn in inputs:
+        found = snapshot.get(n.ML_DATASET, qn)
+        out[qn] = len(found.get("classifications") or []) if found is not None else own_tags.get(qn, 1)
+    return out
 
 
 def _entry(snapshot: Snapshot, kind: str, desired: Entity, extra: Callable[[Entity], list[str]] | None = None
@@ -235,16 +371,26 @@ def _entry(snapshot: Snapshot, kind: str, desired: Entity, extra: Callable[[Enti
 
 
 def _dataset_entry(snapshot: Snapshot, catalog: LicenseCatalog, ds: DatasetSpec,
-                   consents: dict[str, ConsentRecordSpec]) -> ApplyEntry:
+                   consents: dict[str, ConsentRecordSpec]) -> tuple[ApplyEntry, Write]:
     """Attributes as for any entry, plus the dataset's own derived tags: they follow from the license's terms
     and the consent records too, so a change there shows here even when the dataset's attributes match."""
     lic = catalog.get(ds.license or "NOASSERTION")
-    records = [consents[qn] for qn in ds.consent_records if qn in consents]
-    # Consent records that live only in Atlas (allowed external references) are not known here.
+    records = []
+    for qn in ds.consent_records:
+        found = snapshot.get(n.ML_CONSENT_RECORD, qn)
+        if qn in consents:
+            records.append(consents[qn])
+        elif found is not None:  # an allowed external reference: the record as Atlas holds it
+            records.append(em.consent_from_entity(found))
+    # A consent record neither in the file nor in Atlas: its tags cannot be derived (writing fails and says so).
     kinds = DERIVED_TAG_TYPES if len(records) == len(ds.consent_records) else DERIVED_TAG_TYPES - CONSENT_TAG_TYPES
     desired = [t for t in derived_tags(ds, lic, records) if t["typeName"] in kinds]
-    return _entry(snapshot, "dataset", em.dataset_entity(ds, lic),
-                  lambda actual: ["tags"] if _own_tags(actual, kinds) != _by_type(desired) else [])
+    entity = em.dataset_entity(ds, lic)
+    entry = _entry(snapshot, "dataset", entity,
+                   lambda actual: ["tags"] if _own_tags(actual, kinds) != _by_type(desired) else [])
+    missing = [(n.ML_CONSENT_RECORD, qn) for qn in ds.consent_records
+               if qn not in consents and snapshot.get(n.ML_CONSENT_RECORD, qn) is None]
+    return entry, Write(entity, desired, kinds, snapshot.get(*_key(entity)), requires=missing)
 
 
 def _own_tags(actual: Entity, kinds: frozenset[str]) -> dict[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ from typing import Any
 from atlas_mlplugin import naming
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.errors import AtlasRequestError
+from atlas_mlplugin.governance.bulk import BulkWriter, Write
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
@@ -228,10 +229,11 @@ class GovernanceRegistry:
         guid = self.upsert([em.derivation_entity(derivation)], n.ML_DERIVATION,
                                         derivation.qualified_name)
         if derivation.derivation_type == "anonymize" and derivation.attested:
-            self._block_personal_data_at_inputs(guid)
+            self.block_personal_data_at_inputs(guid)
         return guid
 
-    def _block_personal_data_at_inputs(self, process_guid: str) -> None:
+    def block_personal_data_at_inputs(self, process_guid: str) -> None:
+        """Stop the personal-data tags at the input edges of this process (an attested anonymization)."""
         process = self.client.get_entity(process_guid)["entity"]
         for ref in (process.get("relationshipAttributes") or {}).get(n.INPUTS) or []:
             if ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
@@ -280,18 +282,30 @@ class GovernanceRegistry:
 
         An input nobody registered becomes an ml_dataset with no known license, so the model carries
         UnknownLicense from it rather than silently looking clean; a run with inputs nobody could name, or
-        none at all, carries IncompleteLineage to its models until its inputs are recorded."""
+        none at all, carries IncompleteLineage to its models until its inputs are recorded. The inputs are
+        looked up in bulk, and a run with many is written in parts (bulk.py: one POST with 1,000 tagged inputs
+        outran the read timeout)."""
         input_types = dict(input_types or {})
-        for qualified_name in run.inputs:
-            if qualified_name not in input_types:
-                self.ensure_dataset(qualified_name, reader=f"training run {run.run_id}")
-        batch = [em.model_entity(m.fingerprinted()) for m in run.outputs]
-        batch.append(em.training_run_entity(run, input_types))
+        untyped = [qn for qn in dict.fromkeys(run.inputs) if qn not in input_types]
+        found = self.client.find_entities(n.ML_DATASET, untyped) if untyped else {}
+        missing = [qn for qn in untyped if qn not in found]
+        if missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            log.warning("training run %s reads %d dataset(s) nobody registered, recorded with no known license: "
+                        "%s", run.run_id, len(missing), shown)
+        # A placeholder is written only if its name is still missing under its write lock (bulk.py), so it
+        # neither doubles nor overwrites a dataset another process registers meanwhile.
+        writes = [Write(em.placeholder_dataset_entity(qn, naming.display_name(qn), f"training run {run.run_id}"),
+                        placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True) for qn in missing]
         with self.client.writing([run.qualified_name]):  # entity and tags as one write
-            guid, created = self.upsert_entity(batch, n.ML_TRAINING_RUN, run.qualified_name)
-            self.sync_lineage_tags(guid, incomplete_lineage_tags(run.qualified_name, run.inputs,
-                                                                 run.unresolved_inputs), created=created)
-        return guid
+            existing = self.client.find_entities(n.ML_TRAINING_RUN, [run.qualified_name]).get(run.qualified_name)
+            writes.append(Write(em.training_run_entity(run, input_types),
+                                incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
+                                LINEAGE_TAG_TYPES, existing,
+                                before=[em.model_entity(m.fingerprinted()) for m in run.outputs],
+                                input_tags={qn: len(e.get("classifications") or []) for qn, e in found.items()}))
+            guids = BulkWriter(self.client, self).write(writes)
+        return guids[(n.ML_TRAINING_RUN, run.qualified_name)]
 
     def sync_lineage_tags(self, process_guid: str, desired: list[Classification], *, created: bool) -> None:
         """IncompleteLineage on a process (a run, a Spark job) exactly while its inputs are not all known;

@@ -1,13 +1,14 @@
 """The catalog file (`atlas-ml apply FILE`): parsing with errors that name file, line and field; the published
 JSON Schema; and apply's created / updated / unchanged classification.
 
-apply runs against a small in-memory stand-in for our own registry protocol (the GovernanceRegistry methods
-and `client.find_entity`), which stores what each call would write. It is not a model of Atlas; the
+apply runs against a small in-memory stand-in for our own registry protocol (bulk look-ups and upserts, tag
+sync), which stores what each call would write. It is not a model of Atlas; the
 integration tests run apply against a real server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import textwrap
@@ -15,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from atlas_mlplugin.catalog import CatalogDocument, CatalogError, apply_catalog, load_catalog, parse_catalog
 from atlas_mlplugin.catalog.schema import REGENERATE, schema_text
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
-from atlas_mlplugin.mapping.tags import derived_tags
-from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec, TrainingRunSpec
+from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, TrainingRunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "catalog.yaml"
@@ -331,10 +332,13 @@ def test_plain_specs_are_accepted_in_python() -> None:
 
 
 class EntityStore:
-    """find_entity over what the stand-in registry wrote, shaped like GET /v2/entity/uniqueAttribute."""
+    """Bulk look-ups and upserts over what the stand-in stored, shaped like Atlas's answers; each bulk upsert
+    is recorded (its qualifiedNames) and counted as a write request on `session`."""
 
     def __init__(self) -> None:
         self.entities: dict[tuple[str, str], dict[str, Any]] = {}
+        self.session = requests.Session()
+        self.calls: list[str] = []
 
     def find_entity(self, type_name: str, qualified_name: str) -> dict[str, Any] | None:
         entity = self.entities.get((type_name, qualified_name))
@@ -345,64 +349,87 @@ class EntityStore:
         found = {qn: self.entities.get((type_name, qn)) for qn in qualified_names}
         return {qn: copy.deepcopy(e) for qn, e in found.items() if e and e.get("status") != "DELETED"}
 
-    def put(self, entity: dict[str, Any], tags: list[dict[str, Any]] | None = None) -> str:
+    def get_entities(self, guids: Any, **_: Any) -> dict[str, Any]:
+        return {"entities": [copy.deepcopy(e) for e in self.entities.values() if e["guid"] in set(guids)]}
+
+    def writing(self, names: Any) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def upsert_entities(self, entities: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append("POST " + ", ".join(e["attributes"]["qualifiedName"] for e in entities))
+        placeholders = {e["guid"]: e["attributes"]["qualifiedName"] for e in entities}
+        response: dict[str, Any] = {"mutatedEntities": {"CREATE": [], "UPDATE": []}, "guidAssignments": {}}
+        for entity in entities:
+            key = (entity["typeName"], entity["attributes"]["qualifiedName"])
+            created = key not in self.entities or self.entities[key]["status"] == "DELETED"
+            guid = self.put(entity, entity.get("classifications") if created else None, placeholders)
+            response["guidAssignments"][entity["guid"]] = guid
+            response["mutatedEntities"]["CREATE" if created else "UPDATE"].append(
+                {"guid": guid, "typeName": key[0], "attributes": {"qualifiedName": key[1]}})
+        fake = requests.Response()
+        fake.request = requests.Request("POST", "http://stand-in/bulk").prepare()
+        for hook in self.session.hooks["response"]:
+            hook(fake)
+        return response
+
+    def put(self, entity: dict[str, Any], tags: list[dict[str, Any]] | None = None,
+            placeholders: dict[str, str] | None = None) -> str:
         key = (entity["typeName"], entity["attributes"]["qualifiedName"])
-        guid = self.entities.get(key, {}).get("guid") or f"guid-{len(self.entities) + 1}"
+        before = self.entities.get(key, {})
+        guid = before.get("guid") or f"guid-{len(self.entities) + 1}"
+        names = placeholders or {}
         self.entities[key] = {
             "guid": guid, "typeName": key[0], "status": "ACTIVE",
-            "attributes": {k: self._ids(v) for k, v in entity["attributes"].items()},
-            "relationshipAttributes": {k: self._ids(v, relationship=True)
+            "attributes": {**(before.get("attributes") or {}),
+                           **{k: self._ids(v, names) for k, v in entity["attributes"].items()}},
+            "relationshipAttributes": {k: self._ids(v, names, relationship=True)
                                        for k, v in (entity.get("relationshipAttributes") or {}).items()},
-            "classifications": [{**t, "entityGuid": guid} for t in tags or []],
+            "classifications": [{**t, "entityGuid": guid} for t in tags or []] if tags is not None
+            else before.get("classifications", []),
         }
         return guid
 
-    def _ids(self, value: Any, relationship: bool = False) -> Any:
+    def _ids(self, value: Any, names: dict[str, str], relationship: bool = False) -> Any:
         if isinstance(value, list):
-            return [self._ids(v, relationship) for v in value]
-        if isinstance(value, dict) and "uniqueAttributes" in value:
-            out = {"guid": f"guid-of-{value['uniqueAttributes']['qualifiedName']}", **value}
+            return [self._ids(v, names, relationship) for v in value]
+        if isinstance(value, dict) and "typeName" in value and ("uniqueAttributes" in value or "guid" in value):
+            qn = value["uniqueAttributes"]["qualifiedName"] if "uniqueAttributes" in value else names[value["guid"]]
+            out = {"guid": f"guid-of-{qn}", "typeName": value["typeName"], "uniqueAttributes": {"qualifiedName": qn}}
             return {**out, "relationshipStatus": "ACTIVE"} if relationship else out
         return value
 
 
 class StandInRegistry:
+    """The registry protocol apply uses: tag sync replaces the managed tags, a consent record's own write
+    stores it; `calls` lists the bulk requests and other writes in order."""
+
     def __init__(self) -> None:
         self.client = EntityStore()
         self.catalog = LicenseCatalog.from_csv()
-        self.calls: list[str] = []
-
-    def register_license(self, lic: DataLicense) -> str:
-        self.calls.append(f"license {lic.spdx_id}")
-        self.catalog.add(lic)
-        return self.client.put(em.license_entity(lic))
+        self.calls = self.client.calls
 
     def register_consent(self, rec: ConsentRecordSpec) -> str:
         self.calls.append(f"consent {rec.qualified_name}")
         return self.client.put(em.consent_entity(rec))
 
-    def _dataset(self, ds: DatasetSpec) -> str:
-        lic = self.catalog.get(ds.license or "NOASSERTION")
-        consents = [em.consent_from_entity(self.client.entities[("ml_consent_record", qn)])
-                    for qn in ds.consent_records]
-        self.client.put(em.license_entity(lic))
-        return self.client.put(em.dataset_entity(ds, lic), derived_tags(ds, lic, consents))
+    def _entity(self, guid: str) -> dict[str, Any]:
+        return next(e for e in self.client.entities.values() if e["guid"] == guid)
 
-    def register_dataset(self, ds: DatasetSpec) -> str:
-        self.calls.append(f"dataset {ds.qualified_name}")
-        return self._dataset(ds)
+    def sync_derived_tags(self, guid: str, desired: list[dict[str, Any]], managed: frozenset[str]) -> None:
+        entity = self._entity(guid)
+        self.sync_known_tags(guid, entity["classifications"], desired, managed)
 
-    def record_derivation(self, d: DerivationSpec) -> str:
-        self.calls.append(f"derivation {d.qualified_name}")
-        for out in d.outputs:
-            self._dataset(out)
-        return self.client.put(em.derivation_entity(d))
+    def sync_known_tags(self, guid: str, classifications: list[dict[str, Any]], desired: list[dict[str, Any]],
+                        managed: frozenset[str]) -> None:
+        entity = self._entity(guid)
+        kept = [c for c in entity["classifications"] if c["typeName"] not in managed or c["entityGuid"] != guid]
+        wanted = [{**t, "entityGuid": guid} for t in desired if t["typeName"] in managed]
+        if sorted(map(json.dumps, kept + wanted)) != sorted(map(json.dumps, entity["classifications"])):
+            self.calls.append(f"tags {entity['attributes']['qualifiedName']}")
+            entity["classifications"] = kept + wanted
 
-    def record_training_run(self, run: TrainingRunSpec) -> str:
-        self.calls.append(f"run {run.run_id}")
-        for model in run.outputs:
-            self.client.put(em.model_entity(model))
-        return self.client.put(em.training_run_entity(run, {}))
+    def block_personal_data_at_inputs(self, guid: str) -> None:
+        self.calls.append(f"block {self._entity(guid)['attributes']['qualifiedName']}")
 
 
 ENTRIES = 9  # 1 license, 1 consent record, 3 datasets, 1 derivation + 1 output, 1 run + 1 model
@@ -423,12 +450,17 @@ def test_first_apply_creates_everything_in_dependency_order(example: CatalogDocu
     registry = StandInRegistry()
     report = apply_catalog(example, registry)
     assert [e.action for e in report.entries] == ["created"] * ENTRIES
+    # Two bulk requests in dependency order (the licenses the datasets name, with the consent record; then
+    # datasets, the derivation, the model and its run), new entities with their tags; then the attested
+    # anonymization's input edges block personal data.
     assert registry.calls == [
-        "license LicenseRef-acme-internal", "consent consent:acme/support-chat-terms/v3",
-        "dataset file:///data/street-scenes/v2", "dataset file:///data/open-captions/v1",
-        "dataset file:///data/support-chats/2024-q1", "derivation derive:anonymize-support-chats/2024-q1",
-        "run scene-intent-2024-04-10"]
-    assert report.writes == 7
+        "POST spdx:LicenseRef-acme-internal, spdx:CC-BY-NC-4.0, spdx:CC0-1.0, consent:acme/support-chat-terms/v3",
+        "POST file:///data/street-scenes/v2, file:///data/open-captions/v1, file:///data/support-chats/2024-q1, "
+        "file:///data/support-chats-anon/2024-q1, derive:anonymize-support-chats/2024-q1, "
+        "file:///models/scene-intent/1.0, ml-run:scene-intent-2024-04-10",
+        "block derive:anonymize-support-chats/2024-q1"]
+    assert report.writes == 2  # the stand-in counts its bulk POSTs as write requests
+    assert all(e.guid for e in report.entries)
     assert "created dataset file:///data/street-scenes/v2" in report.lines()
     assert report.lines()[-1] == f"created: {ENTRIES}, updated: 0, unchanged: 0"
 
@@ -450,7 +482,7 @@ def test_a_changed_field_updates_exactly_that_entry(example: CatalogDocument) ->
     registry.calls.clear()
     report = apply_catalog(changed_dataset(example, 1, description="Captions, now with alt text."), registry)
     assert [str(e) for e in report.of("updated")] == ["updated dataset file:///data/open-captions/v1 (description)"]
-    assert registry.calls == ["dataset file:///data/open-captions/v1"]
+    assert registry.calls == ["POST file:///data/open-captions/v1"]
     assert len(report.of("unchanged")) == ENTRIES - 1
 
 
@@ -462,7 +494,9 @@ def test_a_changed_license_updates_the_dataset_and_its_tags(example: CatalogDocu
     [entry] = report.of("updated")
     assert entry.qualified_name == "file:///data/open-captions/v1"
     assert set(entry.changes) == {"declaredLicense", "licenses", "tags"}
-    assert registry.calls == ["dataset file:///data/open-captions/v1"]
+    # The built-in license it now names is created first; the existing dataset's tags are changed after.
+    assert registry.calls == ["POST spdx:CC-BY-4.0", "POST file:///data/open-captions/v1",
+                              "tags file:///data/open-captions/v1"]
 
 
 def test_changed_custom_license_terms_reapply_the_datasets_using_it(example: CatalogDocument) -> None:
@@ -474,8 +508,9 @@ def test_changed_custom_license_terms_reapply_the_datasets_using_it(example: Cat
     assert {(e.kind, e.qualified_name) for e in report.of("updated")} == {
         ("license", "spdx:LicenseRef-acme-internal"), ("dataset", "file:///data/support-chats/2024-q1"),
         ("dataset", "file:///data/support-chats-anon/2024-q1")}
-    assert registry.calls == ["license LicenseRef-acme-internal", "dataset file:///data/support-chats/2024-q1",
-                              "derivation derive:anonymize-support-chats/2024-q1"]
+    assert registry.calls == ["POST spdx:LicenseRef-acme-internal",
+                              "POST file:///data/support-chats/2024-q1, file:///data/support-chats-anon/2024-q1",
+                              "tags file:///data/support-chats/2024-q1", "tags file:///data/support-chats-anon/2024-q1"]
 
 
 def test_withdrawn_consent_updates_the_record_and_the_tags_of_its_dataset(example: CatalogDocument) -> None:
@@ -486,7 +521,8 @@ def test_withdrawn_consent_updates_the_record_and_the_tags_of_its_dataset(exampl
     report = apply_catalog(example.model_copy(update={"consent_records": [withdrawn]}), registry)
     assert [(e.kind, e.changes) for e in report.of("updated")] == [
         ("consent record", ("consentStatus",)), ("dataset", ("tags",))]
-    assert registry.calls == ["consent consent:acme/support-chat-terms/v3", "dataset file:///data/support-chats/2024-q1"]
+    assert registry.calls == ["consent consent:acme/support-chat-terms/v3", "POST file:///data/support-chats/2024-q1",
+                              "tags file:///data/support-chats/2024-q1"]
     assert not apply_catalog(example.model_copy(update={"consent_records": [withdrawn]}), registry).changed
 
 
@@ -497,7 +533,7 @@ def test_a_changed_model_rerecords_its_run(example: CatalogDocument) -> None:
     models = [example.models[0].model_copy(update={"version": "1.0.1"})]
     report = apply_catalog(example.model_copy(update={"models": models}), registry)
     assert [(e.kind, e.changes) for e in report.of("updated")] == [("model", ("version",))]
-    assert registry.calls == ["run scene-intent-2024-04-10"]
+    assert registry.calls == ["POST file:///models/scene-intent/1.0, ml-run:scene-intent-2024-04-10"]
 
 
 def test_a_tag_removed_in_atlas_is_restored(example: CatalogDocument) -> None:
