@@ -322,7 +322,7 @@ class KafkaOpHandler:
         if derivation.derivation_type == "anonymize" and derivation.attested:
             self.settle()  # blocking is set on the edges Atlas makes when it applies the derivation
             process = self.registry.require(n.ML_DERIVATION, derivation.qualified_name)
-            self.registry._block_personal_data_at_inputs(str(process["guid"]))  # the REST path's own step
+            self.registry.block_personal_data_at_inputs(str(process["guid"]))  # the REST path's own step
 
     def record_training_run(self, run: TrainingRunSpec) -> None:
         run = run.model_copy(update={"outputs": [m.fingerprinted() for m in run.outputs]})
