@@ -28,6 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 AUDIT_REPOSITORY = "org.apache.atlas.mlplugin.audit.PersistentEntityAuditRepository"
+AUDIT_MAX_RECORD_BYTES = 32_768
 
 
 class Ports(BaseModel):
@@ -89,6 +90,8 @@ def application_properties(*, home: Path, ports: Ports, bind_address: str,
         "atlas.search.freetext.enable": "false",
         "atlas.EntityAuditRepository.impl": AUDIT_REPOSITORY,
         "atlas.EntityAuditRepository.local.directory": data / "audit",
+        # Longer audit records keep the change without the entity's attribute values (see the repository).
+        "atlas.EntityAuditRepository.local.max.record.bytes": AUDIT_MAX_RECORD_BYTES,
         "atlas.notification.embedded": "true",
         "atlas.kafka.data": data / "kafka",
         "atlas.kafka.zookeeper.connect": f"127.0.0.1:{ports.kafka_zookeeper}",

@@ -42,17 +42,21 @@ import org.springframework.stereotype.Component
 @CompileStatic
 class PersistentEntityAuditRepository implements EntityAuditRepository {
     static final String DIRECTORY_PROPERTY = "atlas.EntityAuditRepository.local.directory"
+    static final String MAX_RECORD_BYTES_PROPERTY = "atlas.EntityAuditRepository.local.max.record.bytes"
+    static final long DEFAULT_MAX_RECORD_BYTES = 32_768L
 
     private final Environment environment
     private final Database v1
     private final Database v2
     private final AtomicLong sequence = new AtomicLong()
+    private final long maxRecordBytes
 
     PersistentEntityAuditRepository() {
         String path = ApplicationProperties.get().getString(DIRECTORY_PROPERTY)
         if (!path) {
             throw new IllegalStateException("$DIRECTORY_PROPERTY is not set: where should audit events be kept?")
         }
+        maxRecordBytes = ApplicationProperties.get().getLong(MAX_RECORD_BYTES_PROPERTY, DEFAULT_MAX_RECORD_BYTES)
         File directory = new File(path)
         directory.mkdirs()
         EnvironmentConfig environmentConfig = new EnvironmentConfig()
@@ -201,9 +205,15 @@ class PersistentEntityAuditRepository implements EntityAuditRepository {
         return events
     }
 
+    /**
+     * Atlas stores an audit record's entity without its attribute values when the record is longer than this,
+     * and only a summary when it is still too long (EntityAuditListenerV2), as with HBase's cell size limit.
+     * Unlimited (-1), every propagated tag wrote the whole entity with all its tags again: a model downstream
+     * of many tagged datasets grew its history quadratically (17 GB of audit for 2,000 lineage events).
+     */
     @Override
     long repositoryMaxSize() {
-        return -1
+        return maxRecordBytes
     }
 
     @Override
