@@ -183,6 +183,19 @@ def canonical_purposes(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(canonical_purpose(v) for v in values))
 
 
+def common_purposes(records: list[list[str]]) -> list[str]:
+    """The purposes every list allows, through the hierarchy: [research-and-development, model-training] and
+    [academic-research, model-training] both allow academic-research and model-training. A plain set
+    intersection would drop academic-research and warn about a release every record consented to."""
+    if not records:
+        return []
+    vocab = vocabulary()
+    candidates = {vocab.lenient(p) for purposes in records for p in purposes}
+    allowed = {c for c in candidates if all(vocab.any_covers(purposes, c) for purposes in records)}
+    # A purpose under another allowed one says nothing more.
+    return sorted(c for c in allowed if not any(o != c and vocab.covers(o, c) for o in allowed))
+
+
 def lenient_purposes(values: Iterable[str]) -> list[str]:
     """Known values canonical, unknown ones kept: for data read back from Atlas or the spool."""
     return list(dict.fromkeys(vocabulary().lenient(v) for v in values))

@@ -121,6 +121,21 @@ def test_covers(broader: str, narrower: str, covers: bool) -> None:
     assert vocabulary().covers(broader, narrower) is covers
 
 
+def test_one_consent_scope_for_several_records_keeps_what_every_record_allows() -> None:
+    """A dataset under two consent records carries one ConsentScope: the purposes both allow, through the
+    hierarchy (a set intersection lost academic-research here and warned on a release both consented to)."""
+    from atlas_mlplugin.mapping.tags import consent_tags
+
+    broad = ConsentRecordSpec(qualified_name="c:1", name="1", purposes=["research", "model-training"],
+                              excluded_purposes=["marketing"])
+    narrow = ConsentRecordSpec(qualified_name="c:2", name="2", purposes=["academic-research", "model-training"])
+    [scope] = consent_tags("ds", [broad, narrow])
+    assert scope["attributes"]["purposes"] == ["academic-research", "model-training"]
+    assert scope["attributes"]["excludedPurposes"] == ["marketing"]
+    [alone] = consent_tags("ds", [broad, broad])
+    assert alone["attributes"]["purposes"] == ["model-training", "research-and-development"]
+
+
 # --------------------------------------------------------------------------------------------------
 # the API models
 
