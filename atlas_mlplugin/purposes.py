@@ -107,7 +107,10 @@ class Vocabulary:
 
     def __init__(self, purposes: Iterable[Purpose], aliases: dict[str, str]) -> None:
         self.purposes: dict[str, Purpose] = {p.term: p for p in purposes}
-        self._by_key: dict[str, str] = {_key(t): t for t in self.purposes}
+        self._by_key: dict[str, str] = {}
+        for term in self.purposes:
+            if (other := self._by_key.setdefault(_key(term), term)) != term:
+                raise ValueError(f"purposes {other!r} and {term!r} are spelt alike; one could not be entered")
         for alias, term in aliases.items():
             if term not in self.purposes:
                 raise ValueError(f"alias {alias!r} names no purpose {term!r}")

@@ -80,6 +80,13 @@ def test_spellings_and_aliases_give_the_canonical_term(given: str, canonical: st
     assert canonical_purpose(given) == canonical
 
 
+@pytest.mark.parametrize("term", sorted(vocabulary().purposes))
+def test_every_purpose_round_trips_through_the_spellings_people_use(term: str) -> None:
+    concept = vocabulary().purposes[term].concept
+    for spelling in (term, term.upper().replace("-", "_"), term.replace("-", " "), concept, f"dpv:{concept}"):
+        assert canonical_purpose(spelling) == term
+
+
 def test_duplicates_collapse_in_order() -> None:
     assert canonical_purposes(["research", "model_training", "R&D"]) == ["research-and-development",
                                                                           "model-training"]
