@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from atlas_mlplugin import naming
 from atlas_mlplugin.errors import LocalPathError
 from atlas_mlplugin.limits import check_name
-from atlas_mlplugin.purposes import canonical_purposes, lenient_purposes
+from atlas_mlplugin.purposes import canonical_purposes, lenient_purposes, vocabulary
 
 RunStatus = Literal["RUNNING", "COMPLETED", "FAILED", "ABORTED"]
 ConsentStatus = Literal["given", "refused", "withdrawn", "expired"]
@@ -183,6 +183,19 @@ class ConsentRecordSpec(_Spec):
     withdrawn_time: datetime | None = None
     expiry_time: datetime | None = None
     notice_url: str | None = None
+
+    @model_validator(mode="after")
+    def _not_both_allowed_and_excluded(self, info: ValidationInfo) -> ConsentRecordSpec:
+        # `--purpose academic-research --excluded-purpose research` contradicts itself; the check would
+        # block, but the record is wrong and should be fixed where it is entered. Stored records load as is.
+        if (info.context or {}).get(NAMES_NORMALIZED):
+            return self
+        vocab = vocabulary()
+        for purpose in self.purposes:
+            if by := [x for x in self.excluded_purposes if vocab.covers(x, purpose)]:
+                raise ValueError(f"purpose {purpose!r} is both consented to and excluded (by {by[0]!r}); a consent "
+                                 "record cannot allow what it excludes: remove one of them")
+        return self
 
 
 class DerivationSpec(_Spec):

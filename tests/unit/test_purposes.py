@@ -161,6 +161,15 @@ def test_consent_record_rejects_a_misspelt_purpose(field: str) -> None:
         ConsentRecordSpec.model_validate({"qualified_name": "consent:x", "name": "x", field: ["modle-training"]})
 
 
+@pytest.mark.parametrize(("purposes", "excluded"), [(["Model Training"], ["model-training"]),
+                                                   (["academic-research"], ["research"])])
+def test_a_consent_record_cannot_allow_what_it_excludes(purposes: list[str], excluded: list[str]) -> None:
+    with pytest.raises(ValidationError, match="both consented to and excluded"):
+        ConsentRecordSpec(qualified_name="c", name="c", purposes=purposes, excluded_purposes=excluded)
+    # a narrower exclusion inside a broader consent is the ordinary way to narrow it
+    ConsentRecordSpec(qualified_name="c", name="c", purposes=["research"], excluded_purposes=["commercial-research"])
+
+
 def test_training_run_and_release_context_check_their_purpose() -> None:
     run = TrainingRunSpec(run_id="r", name="r", inputs=["file:///d"], processing_purpose="Model Training")
     assert run.processing_purpose == "model-training"
