@@ -80,6 +80,9 @@ class Condition(BaseModel):
     @classmethod
     def _known_purpose(cls, value: Any) -> Any:
         # A misspelt purpose here would never match: `not_covers: modle-training` fires on every consent.
+        if isinstance(value, str) and value.startswith(CONTEXT_REF) and value != CONTEXT_REF + "purpose":
+            raise ValueError(f"{value!r} is not a purpose; this operator compares purposes: give one, "
+                             f"or {CONTEXT_REF}purpose")
         if isinstance(value, str) and not value.startswith(CONTEXT_REF):
             return canonical_purpose(value)
         if value is not None and not isinstance(value, str):

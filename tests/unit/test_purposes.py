@@ -223,19 +223,24 @@ def test_catalog_file_names_file_line_and_the_closest_purpose(tmp_path: Path) ->
     assert str(issue).startswith(f"{path}:6:")
 
 
-@pytest.mark.parametrize(("rule", "line"), [
-    ("when: {purpose: marketting}", 3),
-    ("attributes: {excludedPurposes: {covers: marketting}}", 3),
-    ("attributes: {excludedPurposes: {contains: marketting}}", 3),
+TYPO = "unknown purpose 'marketting': did you mean 'marketing'"
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ("when: {purpose: marketting}", TYPO),
+    ("attributes: {excludedPurposes: {covers: marketting}}", TYPO),
+    ("attributes: {excludedPurposes: {contains: marketting}}", TYPO),
+    ("attributes: {excludedPurposes: {covers: $context.audience}}", "'$context.audience' is not a purpose"),
 ])
-def test_policy_file_rejects_misspelt_purposes_with_file_and_line(tmp_path: Path, rule: str, line: int) -> None:
+def test_policy_file_rejects_misspelt_purposes_with_file_and_line(tmp_path: Path, rule: str, message: str) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(f"version: 1\nrules:\n  - {{id: r, tag: ConsentScope, severity: WARN, message: x, {rule}}}\n",
                     encoding="utf-8")
     with pytest.raises(PolicyError) as caught:
         load_policy(path)
     [issue] = caught.value.issues
-    assert issue.line == line and "unknown purpose 'marketting': did you mean 'marketing'" in issue.message
+    assert issue.line == 3 and message in issue.message
+    assert str(issue).startswith(f"{path}:3:")
 
 
 def test_policy_purposes_are_canonical_and_match_narrower_release_purposes(tmp_path: Path) -> None:
