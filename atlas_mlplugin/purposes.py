@@ -27,7 +27,7 @@ from atlas_mlplugin.errors import AtlasMlError
 DPV_VERSION = "2.3"
 DPV_NAMESPACE = "https://w3id.org/dpv#"
 # Prefixes people paste from DPV documents or RDF; `dpv:AcademicResearch` is the same as `academic-research`.
-_PREFIXES = ("https://w3id.org/dpv/2.3#", DPV_NAMESPACE, "dpv:", "mlp:")
+_PREFIXES = ("https://w3id.org/dpv/2.3#", DPV_NAMESPACE, "dpv:")
 
 # Spellings in use before purposes were checked (examples, catalogs, tests, the demo) and common words for
 # a DPV concept; each maps to its canonical term. Keys are compared after normalisation (see _key).
@@ -114,7 +114,8 @@ class Vocabulary:
         for alias, term in aliases.items():
             if term not in self.purposes:
                 raise ValueError(f"alias {alias!r} names no purpose {term!r}")
-            self._by_key.setdefault(_key(alias), term)
+            if self._by_key.setdefault(_key(alias), term) != term:
+                raise ValueError(f"alias {alias!r} is spelt like the purpose {self._by_key[_key(alias)]!r}")
         for p in self.purposes.values():
             if unknown := [b for b in p.broader if b not in self.purposes]:
                 raise ValueError(f"purpose {p.term!r}: broader {unknown} not in the vocabulary")
