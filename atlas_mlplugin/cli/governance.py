@@ -136,16 +136,52 @@ def dataset_retract(ctx: click.Context, qualified_name: str, reason: str, when: 
 
 
 # --- consent -----------------------------------------------------------------------------------------
+def purpose_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback: each purpose canonical (DPV term), or a usage error naming the input and the
+    closest terms, before Atlas is asked anything. Shared by every command that takes a purpose."""
+    from atlas_mlplugin.purposes import UnknownPurposeError, canonical_purpose, canonical_purposes
+
+    try:
+        if value is None:
+            return None
+        return tuple(canonical_purposes(value)) if isinstance(value, tuple) else canonical_purpose(value)
+    except UnknownPurposeError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @click.group()
 def consent() -> None:
     """Consent records of data subjects."""
 
 
+@consent.command("purposes")
+@click.option("--under", default=None, callback=purpose_option,
+              help="Only this purpose and the narrower ones it covers.")
+@format_option
+def consent_purposes(under: str | None, fmt: str) -> None:
+    """The purposes a consent record, a training run or a release may name (DPV purpose taxonomy)."""
+    from atlas_mlplugin.purposes import ALIASES, DPV_VERSION, vocabulary
+
+    vocab = vocabulary()
+    chosen = [p for p in vocab.purposes.values() if under is None or vocab.covers(under, p.term)]
+    aliases: dict[str, list[str]] = {}
+    for alias, term in ALIASES.items():
+        aliases.setdefault(term, []).append(alias)
+    data = [{"purpose": p.term, "label": p.label, "broader": list(p.broader), "iri": p.iri, "source": p.source,
+             "aliases": aliases.get(p.term, []), "definition": p.definition} for p in chosen]
+    rows = [f"{p.term:<46} {'< ' + ', '.join(p.broader) if p.broader else ''}" for p in chosen]
+    _emit(fmt, data, f"# DPV {DPV_VERSION} purposes and atlas-mlplugin additions (consent to a purpose covers "
+                     "the narrower ones)\n" + "\n".join(rows))
+
+
 @consent.command("add")
 @click.option("--qualified-name", "-q", required=True)
 @click.option("--name", required=True)
-@click.option("--purpose", "purposes", multiple=True, help="A purpose the subjects agreed to (repeatable).")
-@click.option("--excluded-purpose", "excluded", multiple=True, help="A purpose they excluded (repeatable).")
+@click.option("--purpose", "purposes", multiple=True, callback=purpose_option,
+              help="A purpose the subjects agreed to (repeatable); a DPV purpose, see `consent purposes`. "
+                   "Covers its narrower purposes.")
+@click.option("--excluded-purpose", "excluded", multiple=True, callback=purpose_option,
+              help="A purpose they excluded (repeatable); excludes its narrower purposes too.")
 @click.option("--legal-basis", default=None, help="e.g. consent (GDPR Art. 6(1)(a)).")
 @click.option("--subjects", "data_subject_category", default=None, help="Who the data subjects are.")
 @click.option("--notice-url", default=None)

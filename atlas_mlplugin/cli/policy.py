@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from atlas_mlplugin.cli.governance import purpose_option
 from atlas_mlplugin.cli.schema_option import schema_option
 
 
@@ -19,7 +20,9 @@ from atlas_mlplugin.cli.schema_option import schema_option
 @click.option("--commercial/--non-commercial", default=False, show_default=True, help="Terms of the release.")
 @click.option("--ships", multiple=True, type=click.Choice(["weights", "eval-data", "outputs"]),
               help="What is released (repeatable; default: weights).")
-@click.option("--purpose", default=None, help="Purpose of the release, checked against consent purposes.")
+@click.option("--purpose", default=None, callback=purpose_option,
+              help="Purpose of the release (a DPV purpose, see `atlas-ml consent purposes`), checked against "
+                   "consent purposes.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Policy file (default: the built-in policy; see docs/policy.md).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)

@@ -30,6 +30,7 @@ from atlas_mlplugin.delivery.deliverer import Deliverer
 from atlas_mlplugin.delivery.operations import OpKind, op_of
 from atlas_mlplugin.delivery.spool import Spool, SpoolOp
 from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
+from atlas_mlplugin.purposes import canonical_purpose
 from atlas_mlplugin.scrubbing import logger
 
 log = logger(__name__)
@@ -101,7 +102,8 @@ class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the c
         self.name = name
         self._inputs = inputs or []
         self._params = params or {}
-        self._purpose = purpose
+        # Checked here, before training starts: a misspelt purpose found at the end would lose the run's record.
+        self._purpose = canonical_purpose(purpose) if purpose is not None else None
         self._framework = framework
         self._run_id = run_id
         self._deliverer = deliverer

@@ -19,6 +19,7 @@ from atlas_mlplugin.model import (
     Retraction,
     TrainingRunSpec,
 )
+from atlas_mlplugin.model.assets import NAMES_NORMALIZED
 
 Entity = dict[str, Any]
 
@@ -232,7 +233,8 @@ def link_within_batch(entities: list[Entity]) -> list[Entity]:
 
 def consent_from_entity(entity: Entity) -> ConsentRecordSpec:
     a = entity.get("attributes") or {}
-    return ConsentRecordSpec(
+    # Read back as stored: a purpose recorded before purposes were checked must not make the record unreadable.
+    return ConsentRecordSpec.model_validate(dict(
         qualified_name=a[n.QUALIFIED_NAME], name=a.get(n.NAME) or a[n.QUALIFIED_NAME],
         status=a.get("consentStatus") or "given", legal_basis=a.get("legalBasis"),
         purposes=a.get("purposes") or [], excluded_purposes=a.get("excludedPurposes") or [],
@@ -240,4 +242,4 @@ def consent_from_entity(entity: Entity) -> ConsentRecordSpec:
         data_subject_category=a.get("dataSubjectCategory"),
         given_time=from_millis(a.get("givenTime")), withdrawn_time=from_millis(a.get("withdrawnTime")),
         expiry_time=from_millis(a.get("expiryTime")), notice_url=a.get("noticeUrl"),
-    )
+    ), context={NAMES_NORMALIZED: True})

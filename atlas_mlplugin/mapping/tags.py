@@ -8,6 +8,7 @@ from typing import Any
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.timestamps import date_to_millis, to_millis
 from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, Retraction
+from atlas_mlplugin.purposes import common_purposes
 
 Classification = dict[str, Any]
 
@@ -94,11 +95,9 @@ def consent_tags(dataset_qualified_name: str, records: list[ConsentRecordSpec]) 
     valid = [r for r in records if r.status not in INVALID_CONSENT]
     tags: list[Classification] = []
     if valid:
-        allowed = set(valid[0].purposes)
-        for record in valid[1:]:
-            allowed &= set(record.purposes)
+        allowed = common_purposes([r.purposes for r in valid])  # through the DPV hierarchy
         excluded = sorted({p for r in valid for p in r.excluded_purposes})
-        tags.append(_tag(n.CONSENT_SCOPE, purposes=sorted(allowed), excludedPurposes=excluded,
+        tags.append(_tag(n.CONSENT_SCOPE, purposes=allowed, excludedPurposes=excluded,
                          consentRecord=", ".join(r.qualified_name for r in valid),
                          sourceDataset=dataset_qualified_name))
     invalid = [r for r in records if r.status in INVALID_CONSENT]

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from atlas_mlplugin import naming
 from atlas_mlplugin.errors import LocalPathError
 from atlas_mlplugin.limits import check_name
+from atlas_mlplugin.purposes import canonical_purposes, lenient_purposes, vocabulary
 
 RunStatus = Literal["RUNNING", "COMPLETED", "FAILED", "ABORTED"]
 ConsentStatus = Literal["given", "refused", "withdrawn", "expired"]
@@ -29,7 +30,8 @@ DatasetType = Literal["structured", "numeric", "text", "categorical", "graph", "
 
 
 # Validation context keys: where relative paths in names are relative to (a catalog file's folder), and
-# "already normalised" for specs read back from the spool, which must not be re-resolved elsewhere.
+# "already normalised" for specs read back from the spool or Atlas, which must not be re-resolved elsewhere
+# (nor their purposes rejected: they were accepted once, perhaps before purposes were checked).
 BASE_DIR = "base_dir"
 NAMES_NORMALIZED = "names_normalized"
 
@@ -49,6 +51,24 @@ def _normalized_name(value: str, info: ValidationInfo) -> str:
         return value
     return naming.from_user(value, base_dir=context.get(BASE_DIR))
 
+
+def _checked_purposes(values: list[str], info: ValidationInfo) -> list[str]:
+    """Purposes as canonical terms of the vocabulary (atlas_mlplugin/purposes.py). Specs read back from the
+    spool or from Atlas (NAMES_NORMALIZED) keep values stored before purposes were checked, so old records
+    still load; anything entered anew must be in the vocabulary."""
+    if (info.context or {}).get(NAMES_NORMALIZED):
+        return lenient_purposes(values)
+    return canonical_purposes(values)
+
+
+def _checked_purpose(value: str | None, info: ValidationInfo) -> str | None:
+    return None if value is None else _checked_purposes([value], info)[0]
+
+
+# DPV-aligned processing purposes, stored as canonical terms: `Research` and `research` are one purpose,
+# and `modle-training` is an error naming `model-training`, not a purpose that never matches.
+Purposes = Annotated[list[str], AfterValidator(_checked_purposes)]
+OptionalPurpose = Annotated[str | None, AfterValidator(_checked_purpose)]
 
 # A name that becomes (part of) an Atlas qualifiedName: a license id, a consent record, a run id.
 AtlasName = Annotated[str, AfterValidator(_checked_name)]
@@ -153,15 +173,29 @@ class ConsentRecordSpec(_Spec):
     status: ConsentStatus = "given"
     legal_basis: str | None = Field(default=None, description="GDPR Art. 6/9 basis, e.g. consent, "
                                                               "legitimate-interest")
-    purposes: list[str] = Field(default_factory=list, description="What the subjects agreed to, e.g. "
-                                                                  "model-training, research")
-    excluded_purposes: list[str] = Field(default_factory=list)
+    purposes: Purposes = Field(default_factory=list, description="What the subjects agreed to (DPV purposes), "
+                               "e.g. model-training, research-and-development; covers narrower purposes too")
+    excluded_purposes: Purposes = Field(default_factory=list, description="What they refused (DPV purposes); "
+                                        "excludes narrower purposes too")
     personal_data_categories: list[str] = Field(default_factory=list)
     data_subject_category: str | None = None
     given_time: datetime | None = None
     withdrawn_time: datetime | None = None
     expiry_time: datetime | None = None
     notice_url: str | None = None
+
+    @model_validator(mode="after")
+    def _not_both_allowed_and_excluded(self, info: ValidationInfo) -> ConsentRecordSpec:
+        # `--purpose academic-research --excluded-purpose research` contradicts itself; the check would
+        # block, but the record is wrong and should be fixed where it is entered. Stored records load as is.
+        if (info.context or {}).get(NAMES_NORMALIZED):
+            return self
+        vocab = vocabulary()
+        for purpose in self.purposes:
+            if by := [x for x in self.excluded_purposes if vocab.covers(x, purpose)]:
+                raise ValueError(f"purpose {purpose!r} is both consented to and excluded (by {by[0]!r}); a consent "
+                                 "record cannot allow what it excludes: remove one of them")
+        return self
 
 
 class DerivationSpec(_Spec):
@@ -213,7 +247,8 @@ class TrainingRunSpec(_Spec):
     start_time: datetime | None = None
     end_time: datetime | None = None
     code_revision: str | None = None
-    processing_purpose: str | None = Field(default=None, description="Checked against consent purposes")
+    processing_purpose: OptionalPurpose = Field(default=None, description="Checked against consent purposes "
+                                                "(a DPV purpose, e.g. model-training)")
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     framework: str | None = None
     error_message: str | None = None

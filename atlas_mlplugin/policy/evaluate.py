@@ -21,7 +21,17 @@ from atlas_mlplugin.policy.model import (
     UpstreamTag,
     Verdict,
 )
-from atlas_mlplugin.policy.rules import CONTEXT_REF, PLACEHOLDER_RE, Condition, Policy, Rule, When, resolve_policy
+from atlas_mlplugin.policy.rules import (
+    CONTEXT_REF,
+    PLACEHOLDER_RE,
+    PURPOSE_ATTRIBUTES,
+    Condition,
+    Policy,
+    Rule,
+    When,
+    resolve_policy,
+)
+from atlas_mlplugin.purposes import vocabulary
 
 ATTRIBUTION_TAG = "AttributionRequired"
 LICENSE_TEXT_TAG = "LicenseTextRequired"
@@ -64,7 +74,8 @@ def rule_matches(rule: Rule, tag: UpstreamTag, context: ReleaseContext) -> bool:
     return (tag.type_name in rule.tag
             and (rule.when is None or any(_context_matches(w, context) for w in rule.when))
             and (rule.attributes is None or any(
-                all(condition_holds(c, tag.attributes.get(name), context) for name, c in alternative.items())
+                all(condition_holds(c, tag.attributes.get(name), context, purposes=name in PURPOSE_ATTRIBUTES)
+                    for name, c in alternative.items())
                 for alternative in rule.attributes)))
 
 
@@ -72,22 +83,41 @@ def _context_matches(when: When, context: ReleaseContext) -> bool:
     return ((when.audience is None or context.audience in when.audience)
             and (when.commercial is None or context.commercial == when.commercial)
             and (when.ships is None or bool(context.ships & set(when.ships)))
-            and (when.purpose is None or context.purpose in when.purpose))
+            and (when.purpose is None or (context.purpose is not None
+                                          and vocabulary().any_covers(when.purpose, context.purpose))))
 
 
-def condition_holds(condition: Condition, value: Any, context: ReleaseContext) -> bool:
-    """Every operator given holds for the attribute value (None: the tag lacks the attribute)."""
+def condition_holds(condition: Condition, value: Any, context: ReleaseContext, *, purposes: bool = False) -> bool:
+    """Every operator given holds for the attribute value (None: the tag lacks the attribute). `purposes`:
+    the attribute holds purposes, so values compare as canonical terms (Atlas may hold ones stored before
+    purposes were checked)."""
+    if purposes and isinstance(value, (list, tuple)):
+        value = [_canonical(v, purposes) for v in value]
+    elif purposes:
+        value = _canonical(value, purposes)
     for name in condition.model_fields_set:
+        if name in ("covers", "not_covers", "overlaps"):
+            wanted = _resolve(getattr(condition, name), context)
+            if wanted is _UNSET:
+                return False  # no release purpose given: a purpose rule cannot apply
+            held = [str(v) for v in _as_list(value)]
+            if name == "covers" and not vocabulary().any_covers(held, wanted):
+                return False
+            if name == "not_covers" and vocabulary().any_covers(held, wanted):
+                return False
+            if name == "overlaps" and not any(vocabulary().overlaps(h, wanted) for h in held):
+                return False
+            continue
         if name == "exists" and (value is not None) != condition.exists:
             return False
         if name == "missing" and (value is None) != condition.missing:
             return False
         if name == "in_":
-            allowed = [_resolve(v, context) for v in condition.in_ or []]
+            allowed = [_canonical(_resolve(v, context), purposes) for v in condition.in_ or []]
             if value not in [a for a in allowed if a is not _UNSET]:
                 return False
         if name in ("equals", "contains", "not_contains"):
-            expected = _resolve(getattr(condition, name), context)
+            expected = _canonical(_resolve(getattr(condition, name), context), purposes)
             if expected is _UNSET:
                 return False  # e.g. no release purpose given: a purpose rule cannot apply
             if name == "equals" and value != expected:
@@ -104,6 +134,10 @@ def _resolve(value: Any, context: ReleaseContext) -> Any:
         found = getattr(context, value.removeprefix(CONTEXT_REF))
         return _UNSET if found is None else found
     return value
+
+
+def _canonical(value: Any, purposes: bool) -> Any:
+    return vocabulary().lenient(value) if purposes and isinstance(value, str) else value
 
 
 def _as_list(value: Any) -> list[Any]:

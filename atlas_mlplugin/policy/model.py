@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atlas_mlplugin.model.assets import OptionalPurpose
 from atlas_mlplugin.model.tags import UpstreamTag
 
 Audience = Literal["internal", "partner", "public"]
@@ -26,8 +27,10 @@ class ReleaseContext(BaseModel):
     audience: Audience = "internal"
     commercial: bool = False
     ships: frozenset[Shipped] = frozenset({"weights"})
-    purpose: str | None = Field(default=None, description="Processing purpose of the release, checked against "
-                                                          "consent purposes (e.g. 'commercial-product')")
+    # A context read back from Atlas may hold a purpose recorded before purposes were checked: validate it
+    # with context={NAMES_NORMALIZED: True} (model/assets.py) to keep such a value instead of failing.
+    purpose: OptionalPurpose = Field(default=None, description="Processing purpose of the release (a DPV "
+                                     "purpose, e.g. 'commercial-purpose'), checked against consent purposes")
 
 
 class Evidence(BaseModel):

@@ -27,6 +27,7 @@ from pydantic import (
 
 from atlas_mlplugin.atlas.typedefs import default_typedefs_dir
 from atlas_mlplugin.policy.model import Audience, ReleaseContext, Severity, Shipped
+from atlas_mlplugin.purposes import UnknownPurposeError, canonical_purpose
 from atlas_mlplugin.yamlfile import Loc, YamlFileError, YamlFormat, YamlIssue, parse, read_text
 
 DEFAULT = "default"
@@ -34,6 +35,12 @@ CONTEXT_REF = "$context."
 # What a message or remedy may name; {attr.<name>} names an attribute of the tag.
 PLACEHOLDERS = frozenset({"source", "license", "tag", "audience", "purpose", "model"})
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+
+# Tag attributes that hold purposes: literal values tested against them must be known purposes, and are
+# compared as canonical terms (a stored `research` and a policy's `research-and-development` are one purpose).
+PURPOSE_ATTRIBUTES = frozenset({"purposes", "excludedPurposes"})
+# Operators that match purposes through the taxonomy (docs/policy.md, "Purposes").
+PURPOSE_OPERATORS = ("covers", "not_covers", "overlaps")
 
 # A policy problem has the same shape as a catalog problem: file, line, column, field, message.
 PolicyIssue = YamlIssue
@@ -60,8 +67,27 @@ class Condition(BaseModel):
     contains: Any = Field(default=None, description="the (list) attribute contains the value")
     not_contains: Any = Field(default=None, description="the (list) attribute lacks the value; a missing "
                                                         "attribute contains nothing")
+    covers: Any = Field(default=None, description="the (list) attribute holds this purpose or a broader one, "
+                                                  "e.g. consent to research covers academic research")
+    not_covers: Any = Field(default=None, description="the (list) attribute holds neither this purpose nor a "
+                                                      "broader one; a missing attribute covers nothing")
+    overlaps: Any = Field(default=None, description="the (list) attribute holds this purpose, a broader or a "
+                                                    "narrower one")
     exists: bool | None = None
     missing: bool | None = None
+
+    @field_validator(*PURPOSE_OPERATORS)
+    @classmethod
+    def _known_purpose(cls, value: Any) -> Any:
+        # A misspelt purpose here would never match: `not_covers: modle-training` fires on every consent.
+        if isinstance(value, str) and value.startswith(CONTEXT_REF) and value != CONTEXT_REF + "purpose":
+            raise ValueError(f"{value!r} is not a purpose; this operator compares purposes: give one, "
+                             f"or {CONTEXT_REF}purpose")
+        if isinstance(value, str) and not value.startswith(CONTEXT_REF):
+            return canonical_purpose(value)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"give one purpose (or $context.purpose), not {value!r}")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -75,7 +101,8 @@ class Condition(BaseModel):
     def _some_operator(self) -> Condition:
         if not self.model_fields_set:
             raise ValueError(f"give at least one operator: {', '.join(operator_names())}")
-        for value in (self.equals, self.contains, self.not_contains, *(self.in_ or [])):
+        for value in (self.equals, self.contains, self.not_contains, self.covers, self.not_covers, self.overlaps,
+                      *(self.in_ or [])):
             if isinstance(value, str) and value.startswith(CONTEXT_REF) \
                     and value.removeprefix(CONTEXT_REF) not in ReleaseContext.model_fields:
                 known = ", ".join(CONTEXT_REF + name for name in ReleaseContext.model_fields)
@@ -94,7 +121,13 @@ class When(BaseModel):
     audience: OneOrMany[Audience] | None = None
     commercial: bool | None = None
     ships: OneOrMany[Shipped] | None = Field(default=None, description="the release ships any of these")
-    purpose: OneOrMany[str] | None = Field(default=None, description="the release's purpose is one of these")
+    purpose: OneOrMany[str] | None = Field(default=None, description="the release's purpose is one of these "
+                                                                     "or narrower than one of them")
+
+    @field_validator("purpose")
+    @classmethod
+    def _known_purposes(cls, values: list[str] | None) -> list[str] | None:
+        return None if values is None else [canonical_purpose(v) for v in values]
 
 
 class Rule(BaseModel):
@@ -230,7 +263,7 @@ def policy_problems(policy: Policy, base: Policy | None) -> list[tuple[Loc, str]
             problems.append((("rules", i, "id"), f"{rule.id!r} is a default rule; change its severity under "
                                                  "overrides:, or give this rule another id"))
         first.setdefault(rule.id, i)
-        problems += _name_problems(("rules", i), rule)
+        problems += _name_problems(("rules", i), rule) + _purpose_problems(("rules", i), rule)
     if policy.overrides and base is None:
         problems.append((("overrides",), "overrides change default rules; add `extends: default`"))
         return problems
@@ -270,4 +303,24 @@ def _name_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
             if ref.startswith("attr.") and ref[5:] not in common:
                 problems.append(((*loc, field), f"{{{ref}}}: {' / '.join(rule.tag)} has no attribute {ref[5:]!r}; "
                                                 f"it has: {', '.join(sorted(common))}"))
+    return problems
+
+
+def _purpose_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
+    """Literal values tested against a purpose attribute must be known purposes: `contains: modle-training`
+    on excludedPurposes would never hold, a false PASS nobody sees."""
+    problems: list[tuple[Loc, str]] = []
+    for k, alternative in enumerate(rule.attributes or []):
+        for name, condition in alternative.items():
+            if name not in PURPOSE_ATTRIBUTES:
+                continue
+            for operator in ("equals", "contains", "not_contains", "in_"):
+                value = getattr(condition, operator)
+                for v in value if isinstance(value, list) else [value]:
+                    if isinstance(v, str) and not v.startswith(CONTEXT_REF):
+                        try:
+                            canonical_purpose(v)
+                        except UnknownPurposeError as exc:
+                            key = Condition.model_fields[operator].alias or operator
+                            problems.append(((*loc, "attributes", k, name, key), str(exc)))
     return problems

@@ -45,7 +45,7 @@ def test_consent_withdrawn_after_training_reaches_the_model(registry: Governance
                      personal_data_categories=["voice"], consent_records=[consent.qualified_name])
     ds_guid = registry.register_dataset(ds)
     scope = {c["typeName"]: c for c in client.get_classifications(ds_guid)}["ConsentScope"]
-    assert scope["attributes"]["purposes"] == ["model-training", "research"]
+    assert scope["attributes"]["purposes"] == ["model-training", "research-and-development"]  # stored canonical
 
     model = train(registry, uid, [ds.qualified_name])
     assert "ConsentWithdrawn" not in {t.type_name for t in tags_of(registry.client, model)}

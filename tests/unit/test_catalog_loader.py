@@ -50,7 +50,8 @@ def test_example_catalog_validates() -> None:
     doc = load_catalog(EXAMPLE)
     assert [lic.spdx_id for lic in doc.licenses] == ["LicenseRef-acme-internal"]
     assert {ds.license for ds in doc.datasets} == {"CC-BY-NC-4.0", "CC0-1.0", "LicenseRef-acme-internal"}
-    assert doc.consent_records[0].purposes == ["model-training", "research"]
+    # `research` is the example's alias; the record holds the canonical DPV term
+    assert doc.consent_records[0].purposes == ["model-training", "research-and-development"]
     (anonymize,) = doc.derivations
     assert anonymize.derivation_type == "anonymize" and anonymize.attested and anonymize.attestation
     (run,) = doc.resolved_training_runs()
