@@ -1,0 +1,70 @@
+"""What a governance officer reads on an entity page in the Atlas UI, checked on a real Atlas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, ModelSpec, TrainingRunSpec
+
+pytestmark = pytest.mark.integration
+
+DATE_ATTRIBUTES = {
+    "ml_dataset": ["retractionDate"],
+    "ml_training_run": ["startTime", "endTime"],
+    "ml_consent_record": ["givenTime", "withdrawnTime", "expiryTime"],
+    "ml_model": ["lastCheckedTime"],
+}
+
+
+def attributes(client: AtlasClient, type_name: str, qualified_name: str) -> dict[str, Any]:
+    entity = client.find_entity(type_name, qualified_name)
+    assert entity is not None, f"{type_name} {qualified_name} was not written"
+    return dict(entity["entity"]["attributes"])
+
+
+def zero_dates(client: AtlasClient, type_name: str, qualified_name: str) -> dict[str, Any]:
+    """Date attributes the UI would show as 1 January 1970."""
+    attrs = attributes(client, type_name, qualified_name)
+    return {name: attrs.get(name) for name in DATE_ATTRIBUTES[type_name] if attrs.get(name) is not None}
+
+
+def test_unset_dates_are_absent_not_1970(registry: GovernanceRegistry, client: AtlasClient, uid: str) -> None:
+    consent = ConsentRecordSpec(qualified_name=f"consent:{uid}/undated", name="undated consent",
+                                purposes=["research"])
+    registry.register_consent(consent)
+    ds = DatasetSpec(qualified_name=f"file:///{uid}/never-retracted", name="never retracted", license="CC0-1.0")
+    registry.register_dataset(ds)
+    model = ModelSpec(qualified_name=f"models/{uid}/undated", name="undated")
+    run = TrainingRunSpec(run_id=f"{uid}-undated", name="undated run", inputs=[ds.qualified_name], outputs=[model])
+    registry.record_training_run(run)
+    run_qn = run.qualified_name
+
+    assert zero_dates(client, "ml_consent_record", consent.qualified_name) == {}
+    assert zero_dates(client, "ml_dataset", ds.qualified_name) == {}
+    assert zero_dates(client, "ml_training_run", run_qn) == {}
+    assert zero_dates(client, "ml_model", model.qualified_name) == {}
+
+
+def test_a_zero_date_from_an_older_version_is_repaired_when_written_again(registry: GovernanceRegistry,
+                                                                          client: AtlasClient, uid: str) -> None:
+    qn = f"file:///{uid}/old-zero"
+    # What versions before the typedefs' date defaults left on every dataset: 0, shown as 1 January 1970.
+    client.upsert_entities([{"typeName": "ml_dataset", "attributes": {
+        "qualifiedName": qn, "name": "old", "retractionDate": 0}}])
+    assert attributes(client, "ml_dataset", qn)["retractionDate"] == 0
+
+    registry.register_dataset(DatasetSpec(qualified_name=qn, name="old", license="CC0-1.0"))
+    assert attributes(client, "ml_dataset", qn).get("retractionDate") is None
+
+
+def test_a_retraction_keeps_its_date(registry: GovernanceRegistry, client: AtlasClient, uid: str) -> None:
+    qn = f"file:///{uid}/retracted"
+    registry.register_dataset(DatasetSpec(qualified_name=qn, name="retracted", license="CC0-1.0"))
+    registry.retract_dataset(qn, "consent problems")
+    attrs = attributes(client, "ml_dataset", qn)
+    assert attrs["retractionStatus"] == "retracted"
+    assert attrs["retractionDate"] > 1_600_000_000_000
