@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.server.launcher import LocalAtlas
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +70,14 @@ def test_a_retraction_keeps_its_date(registry: GovernanceRegistry, client: Atlas
     attrs = attributes(client, "ml_dataset", qn)
     assert attrs["retractionStatus"] == "retracted"
     assert attrs["retractionDate"] > 1_600_000_000_000
+
+
+def test_the_ui_shows_icons_for_our_types(local_atlas: LocalAtlas | None) -> None:
+    if local_atlas is None:
+        pytest.skip("icons are installed by the launcher; this server was not started by it")
+    status = local_atlas.status()
+    for path in ("img/entity-icon/ml_dataset.png", "img/entity-icon/disabled/ml_model.png",
+                 "n/img/entity-icon/ml_release.png", "img/entity-icon/ml_governance.png"):
+        response = requests.get(f"{status.url.rstrip('/')}/{path}", timeout=30)
+        assert response.status_code == 200, path
+        assert response.content.startswith(b"\x89PNG\r\n\x1a\n"), path
