@@ -11,6 +11,7 @@ from atlas_mlplugin.governance.registry import GovernanceRegistry
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.releases import ReleaseDecision, verdict_entities, verdict_tag
 from atlas_mlplugin.policy.model import CheckReport
+from atlas_mlplugin.policy.render import render_notice
 
 
 def summary(report: CheckReport) -> str:
@@ -22,12 +23,20 @@ def summary(report: CheckReport) -> str:
     return text + (f"; blocked by: {', '.join(blockers)}" if blockers else "")
 
 
+def attribution_notice(report: CheckReport) -> str | None:
+    """The model's attributionNotice: the NOTICE its upstream AttributionRequired tags call for, as the
+    check just read them (so it follows license changes each time the verdict is recorded); None when no
+    upstream license requires credit. The same for every release context: credit is owed to any audience."""
+    return render_notice(report) if report.obligations.attributions else None
+
+
 def decision_of(report: CheckReport, model_name: str | None = None) -> ReleaseDecision:
     return ReleaseDecision(
         model=report.model, model_name=model_name or report.model, audience=report.context.audience,
         commercial=report.context.commercial, ships=tuple(sorted(report.context.ships)), verdict=report.verdict,
         summary=summary(report), checked_at=report.checked_at,
-        findings_json=json.dumps([f.model_dump(mode="json") for f in report.findings], separators=(",", ":")))
+        findings_json=json.dumps([f.model_dump(mode="json") for f in report.findings], separators=(",", ":")),
+        attribution_notice=attribution_notice(report))
 
 
 def write_back(client: AtlasClient, report: CheckReport, *, model_name: str | None = None) -> str:

@@ -11,7 +11,6 @@ library only, so nothing with its own license is bundled and the container image
 
 from __future__ import annotations
 
-import logging
 import math
 import struct
 import zlib
@@ -21,8 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from atlas_mlplugin.mapping import names as n
+from atlas_mlplugin.scrubbing import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 WIDTH, HEIGHT = 144, 128  # the size of the icons Atlas ships, so ours sit alike in the lineage graph
 SERVICE_TYPE = "ml_governance"

@@ -10,6 +10,8 @@ import requests
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.policy.check import check_model
+from atlas_mlplugin.policy.model import ReleaseContext
 from atlas_mlplugin.server.launcher import LocalAtlas
 
 pytestmark = pytest.mark.integration
@@ -81,3 +83,40 @@ def test_the_ui_shows_icons_for_our_types(local_atlas: LocalAtlas | None) -> Non
         response = requests.get(f"{status.url.rstrip('/')}/{path}", timeout=30)
         assert response.status_code == 200, path
         assert response.content.startswith(b"\x89PNG\r\n\x1a\n"), path
+
+
+def test_the_model_shows_the_attribution_its_training_data_requires(registry: GovernanceRegistry,
+                                                                    client: AtlasClient, uid: str) -> None:
+    credited = DatasetSpec(qualified_name=f"file:///{uid}/street-scenes", name="Street Scenes", license="CC-BY-4.0",
+                           creator="City Lab", url="https://example.org/street-scenes")
+    free = DatasetSpec(qualified_name=f"file:///{uid}/public-domain", name="Public Domain Set", license="CC0-1.0")
+    registry.register_dataset(credited)
+    registry.register_dataset(free)
+    model = ModelSpec(qualified_name=f"models/{uid}/credited", name="credited")
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-credited", name="credited run",
+                                                 inputs=[credited.qualified_name, free.qualified_name],
+                                                 outputs=[model]))
+
+    check_model(client, model.qualified_name, ReleaseContext(audience="internal", commercial=False), record=True)
+
+    notice = attributes(client, "ml_model", model.qualified_name).get("attributionNotice")
+    assert notice, "the model carries AttributionRequired, so its page must show the credit to ship"
+    for expected in ("Street Scenes", "City Lab", "CC-BY-4.0", "https://example.org/street-scenes"):
+        assert expected in notice
+    assert "Public Domain Set" not in notice, "CC0 data asks for no credit"
+
+
+def test_the_attribution_goes_when_no_upstream_license_requires_it(registry: GovernanceRegistry,
+                                                                   client: AtlasClient, uid: str) -> None:
+    ds = DatasetSpec(qualified_name=f"file:///{uid}/relicensed", name="Relicensed", license="CC-BY-4.0")
+    registry.register_dataset(ds)
+    model = ModelSpec(qualified_name=f"models/{uid}/relicensed", name="relicensed")
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-relicensed", name="run", inputs=[ds.qualified_name],
+                                                 outputs=[model]))
+    context = ReleaseContext(audience="internal", commercial=False)
+    check_model(client, model.qualified_name, context, record=True)
+    assert attributes(client, "ml_model", model.qualified_name).get("attributionNotice")
+
+    registry.register_dataset(ds.model_copy(update={"license": "CC0-1.0"}))  # the publisher waived it
+    check_model(client, model.qualified_name, context, record=True)
+    assert attributes(client, "ml_model", model.qualified_name).get("attributionNotice") is None

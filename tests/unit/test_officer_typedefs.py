@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from atlas_mlplugin.atlas.typedefs import BASE_DIR_NAME, default_typedefs_dir, load_documents
 from atlas_mlplugin.mapping import entities
+from atlas_mlplugin.mapping.releases import verdict_entities
 from atlas_mlplugin.mapping.timestamps import from_millis
 from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, TrainingRunSpec
+from atlas_mlplugin.policy.model import CheckReport, Obligations, ReleaseContext
+from atlas_mlplugin.policy.writeback import decision_of
 
 
 def our_defs() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -56,3 +60,23 @@ def test_a_zero_date_read_back_means_unset() -> None:
     assert from_millis(0) is None
     assert from_millis(None) is None
     assert from_millis(1_700_000_000_000) is not None
+
+
+def _report(attributions: list[dict[str, Any]]) -> CheckReport:
+    return CheckReport(verdict="PASS", model="models/m/1", model_guid="g", context=ReleaseContext(audience="public"),
+                       findings=[], policy="default", checked_at=datetime(2026, 11, 30, tzinfo=timezone.utc),
+                       obligations=Obligations(attributions=attributions))
+
+
+def test_the_recorded_verdict_fills_the_models_attribution_notice() -> None:
+    credit = {"source": "file:///d", "title": "Street Scenes", "creator": "City Lab", "license": "CC-BY-4.0",
+              "license_url": None, "url": "https://example.org/s", "attributionText": None}
+    model = verdict_entities(decision_of(_report([credit])))[0]
+    assert model["typeName"] == "ml_model"
+    notice = model["attributes"]["attributionNotice"]
+    assert "Street Scenes" in notice and "City Lab" in notice and "CC-BY-4.0" in notice
+
+
+def test_a_model_that_owes_no_credit_has_its_old_notice_cleared() -> None:
+    model = verdict_entities(decision_of(_report([])))[0]
+    assert "attributionNotice" in model["attributes"] and model["attributes"]["attributionNotice"] is None
