@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -80,3 +81,35 @@ def test_the_recorded_verdict_fills_the_models_attribution_notice() -> None:
 def test_a_model_that_owes_no_credit_has_its_old_notice_cleared() -> None:
     model = verdict_entities(decision_of(_report([])))[0]
     assert "attributionNotice" in model["attributes"] and model["attributes"]["attributionNotice"] is None
+
+
+# Words about how Atlas stores things, which tell an officer nothing about a model's release.
+INTERNALS = re.compile(r"\b(propert(y|ies)|vert(ex|ices)|edges?|json|typedefs?|entityguid|guid|qualifiedName|"
+                       r"propagat\w*\.default|superTypes?|serviceType|attributeDefs?)\b", re.IGNORECASE)
+
+
+def described() -> list[tuple[str, str]]:
+    """(what, description) for every def, attribute and enum value of ours, as the Atlas UI shows them."""
+    out = []
+    for _, item in our_defs():
+        out.append((item["name"], item.get("description") or ""))
+        out += [(f"{item['name']}.{a['name']}", a.get("description") or "") for a in item.get("attributeDefs") or []]
+        out += [(f"{item['name']}={e['value']}", e.get("description") or "") for e in item.get("elementDefs") or []]
+    return out
+
+
+def test_every_type_attribute_and_value_is_described() -> None:
+    missing = [what for what, text in described() if len(text.strip()) < 3]
+    assert missing == []
+
+
+def test_descriptions_speak_of_releases_not_of_atlas_internals() -> None:
+    found = {what: INTERNALS.findall(text) for what, text in described() if INTERNALS.search(text)}
+    assert found == {}
+
+
+def test_each_tag_says_what_it_means_for_a_release() -> None:
+    tags = [item for category, item in our_defs() if category == "classificationDefs"]
+    assert tags
+    vague = [t["name"] for t in tags if not re.search(r"\brelease", t["description"], re.IGNORECASE)]
+    assert vague == []
