@@ -120,3 +120,16 @@ def test_the_attribution_goes_when_no_upstream_license_requires_it(registry: Gov
     registry.register_dataset(ds.model_copy(update={"license": "CC0-1.0"}))  # the publisher waived it
     check_model(client, model.qualified_name, context, record=True)
     assert attributes(client, "ml_model", model.qualified_name).get("attributionNotice") is None
+
+
+def test_a_tag_without_a_date_shows_none(registry: GovernanceRegistry, client: AtlasClient, uid: str) -> None:
+    # Consent recorded as withdrawn without saying when: the tag must not claim 1 January 1970.
+    consent = ConsentRecordSpec(qualified_name=f"consent:{uid}/withdrawn-undated", name="withdrawn, date unknown",
+                                status="withdrawn", purposes=["research"])
+    registry.register_consent(consent)
+    guid = registry.register_dataset(DatasetSpec(
+        qualified_name=f"file:///{uid}/withdrawn", name="withdrawn", license="CC0-1.0",
+        personal_data_categories=["voice"], consent_records=[consent.qualified_name]))
+    tags = {c["typeName"]: c for c in client.get_classifications(guid)}
+    assert "ConsentWithdrawn" in tags
+    assert tags["ConsentWithdrawn"]["attributes"].get("withdrawnTime") is None
