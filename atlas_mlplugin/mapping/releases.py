@@ -33,7 +33,7 @@ class ReleaseDecision:
     summary: str
     findings_json: str
     checked_at: datetime
-    # The NOTICE the training data's licenses require, None when none does (then a stale one is cleared).
+    # The credit the training data's licenses require (the model's attributionNotice); None clears a stale one.
     attribution_notice: str | None = None
 
     @property
