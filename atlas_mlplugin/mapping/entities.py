@@ -34,6 +34,17 @@ def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if v is not None and v != [] and v != {}}
 
 
+def _owned(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Attributes the spec being written is the only source of, sent even when unset (as null).
+
+    Atlas 2.1.0 stores an unset date as 0, which its UI shows as 1 January 1970. Our date attributes have
+    defaultValue "" (which Atlas cannot read as a date), so a null now removes the value instead; sending it
+    also repairs the 0s that entities created before carry. Only for facts the spec fully owns: a null
+    erases whatever another writer put there.
+    """
+    return dict(attrs)
+
+
 def license_entity(lic: DataLicense) -> Entity:
     return {
         "typeName": n.ML_DATA_LICENSE,
@@ -77,6 +88,8 @@ def dataset_entity(ds: DatasetSpec, lic: DataLicense | None) -> Entity:
             "dataCollectionProcess": ds.data_collection_process,
             "intendedUse": ds.intended_use,
             "dataLimitations": ds.data_limitations,
+        }) | _owned({
+            # The same write drops a Retracted tag the spec no longer has (derived_tags), so the fields go too.
             "retractionStatus": retraction.status if retraction else None,
             "retractionReason": retraction.reason if retraction else None,
             "retractionDate": date_to_millis(retraction.date) if retraction else None,
@@ -105,10 +118,11 @@ def consent_entity(rec: ConsentRecordSpec) -> Entity:
             "excludedPurposes": rec.excluded_purposes,
             "personalDataCategories": rec.personal_data_categories,
             "dataSubjectCategory": rec.data_subject_category,
+            "noticeUrl": rec.notice_url,
+        }) | _owned({
             "givenTime": to_millis(rec.given_time),
             "withdrawnTime": to_millis(rec.withdrawn_time),
             "expiryTime": to_millis(rec.expiry_time),
-            "noticeUrl": rec.notice_url,
         }),
     }
 
@@ -154,8 +168,6 @@ def training_run_entity(run: TrainingRunSpec, input_types: dict[str, str]) -> En
             n.NAME: run.name,
             "runId": run.run_id,
             "status": run.status,
-            "startTime": to_millis(run.start_time),
-            "endTime": to_millis(run.end_time),
             "codeRevision": run.code_revision,
             "processingPurpose": run.processing_purpose,
             "hyperparameters": run.hyperparameters,
@@ -163,7 +175,7 @@ def training_run_entity(run: TrainingRunSpec, input_types: dict[str, str]) -> En
             "errorMessage": run.error_message,
             n.INPUTS: [object_id(input_types.get(qn, n.ML_DATASET), qn) for qn in run.inputs],
             n.OUTPUTS: [object_id(n.ML_MODEL, m.qualified_name) for m in run.outputs],
-        }),
+        }) | _owned({"startTime": to_millis(run.start_time), "endTime": to_millis(run.end_time)}),
     }
 
 

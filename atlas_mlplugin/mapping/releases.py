@@ -33,6 +33,8 @@ class ReleaseDecision:
     summary: str
     findings_json: str
     checked_at: datetime
+    # The credit the training data's licenses require (the model's attributionNotice); None clears a stale one.
+    attribution_notice: str | None = None
 
     @property
     def terms(self) -> str:
@@ -55,7 +57,8 @@ def verdict_entities(decision: ReleaseDecision) -> list[Entity]:
     return [
         {"typeName": n.ML_MODEL, "attributes": {
             n.QUALIFIED_NAME: decision.model, n.NAME: decision.model_name, "governanceVerdict": decision.verdict,
-            "governanceSummary": decision.summary, "lastCheckedTime": checked}},
+            "governanceSummary": decision.summary, "lastCheckedTime": checked,
+            "attributionNotice": decision.attribution_notice}},
         {"typeName": n.ML_RELEASE, "attributes": {
             n.QUALIFIED_NAME: decision.release_qualified_name,
             n.NAME: f"{decision.model_name}: {decision.audience} {decision.terms}",

@@ -20,4 +20,7 @@ def date_to_millis(value: date | None) -> int | None:
 
 
 def from_millis(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value / 1000, tz=timezone.utc) if isinstance(value, (int, float)) else None
+    """0 is read as unset: Atlas 2.1.0 stored unset dates as 0 before our typedefs gave them a default."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value == 0:
+        return None
+    return datetime.fromtimestamp(value / 1000, tz=timezone.utc)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from atlas_mlplugin.filelock import exclusive
 from atlas_mlplugin.scrubbing import logger
-from atlas_mlplugin.server import artifacts
+from atlas_mlplugin.server import artifacts, icons
 from atlas_mlplugin.server.configuration import ExternalKafka, Ports, write_configuration, write_private
 from atlas_mlplugin.server.errors import LauncherError
 from atlas_mlplugin.server.state import StateDir, free_port
@@ -128,6 +128,13 @@ Progress = Callable[[str], None]
 
 
 _free_port = free_port
+
+
+def _with_icons(webapp: Path) -> Path:
+    """The unpacked war with icons for our types (called holding the download lock, like the unpacking):
+    without them the UI asks for img/entity-icon/ml_*.png in vain and shows a generic table."""
+    icons.install(webapp)
+    return webapp
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -312,7 +319,7 @@ class LocalAtlas:
             with artifacts.download_lock(self.options.download_dir, progress):
                 if not (webapp / ".unpacked").is_file():
                     progress(f"Unpacking {war.name} ...")
-                return java, artifacts.unpack_war(war, webapp)
+                return java, _with_icons(artifacts.unpack_war(war, webapp))
         with artifacts.download_lock(self.options.download_dir, progress):
             war = self.options.download_dir / f"atlas-webapp-{self.options.version}.war"
             if not war.is_file():
@@ -321,7 +328,7 @@ class LocalAtlas:
             webapp = self.options.download_dir / f"{war.stem}-unpacked"
             if not (webapp / ".unpacked").is_file():
                 progress(f"Unpacking {war.name} ...")
-            return java, artifacts.unpack_war(war, webapp)
+            return java, _with_icons(artifacts.unpack_war(war, webapp))
 
     def start(self, *, progress: Progress = log.info) -> ServerStatus:
         """Start the server in the background and wait until it is ACTIVE; a no-op when it already runs.

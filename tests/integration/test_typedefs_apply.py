@@ -28,7 +28,9 @@ def test_bumped_type_version_updates_that_type_only(client: AtlasClient, tmp_pat
     path = root / "10-ml" / "40-training.json"
     doc = json.loads(path.read_text())
     model_def = next(d for d in doc["entityDefs"] if d["name"] == "ml_model")
-    model_def["typeVersion"] = "1.1"
+    ours = model_def["typeVersion"]  # relative to the files, which move on as the def is changed
+    bumped = f"{ours.split('.')[0]}.{int(ours.split('.')[1]) + 1}"
+    model_def["typeVersion"] = bumped
     model_def["attributeDefs"].append({"name": "energyKwh", "typeName": "double", "isOptional": True,
                                        "cardinality": "SINGLE", "isUnique": False, "isIndexable": False})
     path.write_text(json.dumps(doc))
@@ -37,8 +39,8 @@ def test_bumped_type_version_updates_that_type_only(client: AtlasClient, tmp_pat
     assert [(label, name) for label, name, _old, _new in report.updated] == [("entity", "ml_model")]
     assert report.created == []
     server_def = client.request("GET", "/v2/types/entitydef/name/ml_model")
-    assert server_def["typeVersion"] == "1.1"
+    assert server_def["typeVersion"] == bumped
     assert "energyKwh" in {a["name"] for a in server_def["attributeDefs"]}
     assert not apply(client, root).changed
     # The repository's own files are older now: apply keeps the server's newer version.
-    assert ("ml_model", "1.1", "1.0") in apply(client).skipped_newer_on_server
+    assert ("ml_model", bumped, ours) in apply(client).skipped_newer_on_server

@@ -203,7 +203,9 @@ def test_dataset_entity_links_license_by_qualified_name_and_omits_none(catalog: 
     attrs = e["attributes"]
     assert attrs["qualifiedName"] == QN and attrs["name"] == "Faces in the Wild" and attrs["version"] == "3"
     assert attrs["declaredLicense"] == "CC-BY-NC-4.0"
-    assert None not in attrs.values()
+    # Only the retraction fields, which the spec owns, are sent as null (that clears a stale retraction).
+    assert {k for k, v in attrs.items() if v is None} == {
+        "retractionStatus", "retractionReason", "retractionDate", "retractionNoticeUrl"}
     for absent in ("description", "owner", "sha256", "citeAs", "hasSensitivePersonalInformation",
                    "personalDataCategories", "specialCategories"):
         assert absent not in attrs
@@ -262,5 +264,7 @@ def test_training_run_entity_references_and_epoch_millis() -> None:
 
 def test_training_run_without_times_or_outputs_omits_them() -> None:
     attrs = training_run_entity(TrainingRunSpec(run_id="r", name="r", inputs=[QN]), {})["attributes"]
-    for absent in ("startTime", "endTime", "outputs", "hyperparameters"):
+    for absent in ("outputs", "hyperparameters"):
         assert absent not in attrs
+    # Unset times are sent as null: Atlas then stores nothing, where it would otherwise keep a 0 (1970).
+    assert attrs["startTime"] is None and attrs["endTime"] is None

@@ -116,6 +116,22 @@ def bump(root: Path, rel: str, name: str, version: str, new_attr: dict[str, Any]
     raise AssertionError(f"{name} not in {rel}")
 
 
+def version_in(root: Path, rel: str, name: str) -> str:
+    """A def's typeVersion in the files, so these tests keep working as the real defs are bumped."""
+    data = json.loads((root / rel).read_text(encoding="utf-8"))
+    return next(str(item["typeVersion"]) for cat in td.CATEGORIES for item in data.get(cat) or []
+                if item["name"] == name)
+
+
+def next_version(version: str) -> str:
+    major, minor = version.split(".")[:2]
+    return f"{major}.{int(minor) + 1}"
+
+
+DATASET_VERSION = version_in(REAL_DIR, "10-ml/30-datasets.json", "ml_dataset")
+DATASET_BUMPED = next_version(DATASET_VERSION)
+
+
 @pytest.fixture
 def typedefs_copy(tmp_path: Path) -> Path:
     root = tmp_path / "typedefs"
@@ -387,7 +403,7 @@ def test_bumped_type_version_updates_exactly_that_def(typedefs_copy: Path) -> No
     server = FakeAtlas()
     td.apply(server, REAL_DIR)
     new_attr = attr("datasheetUrl", "string", cardinality="SINGLE", isUnique=False, isIndexable=False)
-    bump(typedefs_copy, "10-ml/30-datasets.json", "ml_dataset", "1.1", new_attr)
+    bump(typedefs_copy, "10-ml/30-datasets.json", "ml_dataset", DATASET_BUMPED, new_attr)
 
     report = td.apply(server, typedefs_copy)
 
@@ -395,12 +411,12 @@ def test_bumped_type_version_updates_exactly_that_def(typedefs_copy: Path) -> No
     assert len(server.updates) == 1
     assert names_in_payload(server.updates[0]) == ["ml_dataset"]
     sent = server.updates[0]["entityDefs"][0]
-    assert sent["typeVersion"] == "1.1"
+    assert sent["typeVersion"] == DATASET_BUMPED
     assert "datasheetUrl" in [a["name"] for a in sent["attributeDefs"]]
-    assert report.updated == [("entity", "ml_dataset", "1.0", "1.1")]
+    assert report.updated == [("entity", "ml_dataset", DATASET_VERSION, DATASET_BUMPED)]
     assert report.created == []
-    assert server.version_of("ml_dataset") == "1.1"
-    assert "updated entity ml_dataset (typeVersion 1.0 -> 1.1)" in report.lines()
+    assert server.version_of("ml_dataset") == DATASET_BUMPED
+    assert f"updated entity ml_dataset (typeVersion {DATASET_VERSION} -> {DATASET_BUMPED})" in report.lines()
 
 
 def test_server_with_newer_version_is_never_downgraded() -> None:
@@ -412,7 +428,8 @@ def test_server_with_newer_version_is_never_downgraded() -> None:
     report = td.apply(server, REAL_DIR)
 
     assert server.updates == [] and len(server.creates) == 1
-    assert sorted(report.skipped_newer_on_server) == [("Referenceable", "1.10", "1.0"), ("ml_dataset", "2.0", "1.0")]
+    assert sorted(report.skipped_newer_on_server) == [("Referenceable", "1.10", "1.0"),
+                                                      ("ml_dataset", "2.0", DATASET_VERSION)]
     assert server.version_of("ml_dataset") == "2.0"
     assert not report.changed
 
@@ -435,10 +452,10 @@ def test_dry_run_makes_no_write_calls(typedefs_copy: Path) -> None:
     assert len(report.created) == len(names_in_files(REAL_DIR))  # but it says what it would do
 
     td.apply(server, REAL_DIR)
-    bump(typedefs_copy, "10-ml/30-datasets.json", "ml_dataset", "1.1")
+    bump(typedefs_copy, "10-ml/30-datasets.json", "ml_dataset", DATASET_BUMPED)
     report = td.apply(server, typedefs_copy, dry_run=True)
-    assert report.updated == [("entity", "ml_dataset", "1.0", "1.1")]
-    assert server.updates == [] and server.version_of("ml_dataset") == "1.0"
+    assert report.updated == [("entity", "ml_dataset", DATASET_VERSION, DATASET_BUMPED)]
+    assert server.updates == [] and server.version_of("ml_dataset") == DATASET_VERSION
 
 
 def test_only_base_considers_only_00_base() -> None:
