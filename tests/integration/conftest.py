@@ -15,17 +15,21 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.atlas.typedefs import apply
+from atlas_mlplugin.cli.main import cli
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.server.launcher import LauncherOptions, LocalAtlas
+from atlas_mlplugin.transport.kafka import HookPublisher
+from atlas_mlplugin.transport.settings import KafkaSettings, load_kafka_settings
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_STATE_DIR = REPO / ".state" / "test-atlas"
@@ -97,3 +101,32 @@ def registry(client: AtlasClient) -> GovernanceRegistry:
 def uid() -> str:
     """A suffix that keeps each test's entities apart on a shared server."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def run(atlas_settings: AtlasSettings, client: AtlasClient) -> Callable[..., Result]:
+    """`atlas-ml ARGS...` as a user types it, against the session's Atlas (our types applied)."""
+    env = {"ATLAS_URL": atlas_settings.url, "ATLAS_USER": atlas_settings.username or "",
+           "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else ""}
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(local_atlas: LocalAtlas | None, atlas_settings: AtlasSettings) -> KafkaSettings:
+    """The broker of the session's Atlas: ATLAS_KAFKA_BOOTSTRAP_SERVERS (the container backend sets it once its
+    Atlas is up, hence atlas_settings first), else the local server's; the Kafka tests skip without one."""
+    bootstrap = os.environ.get("ATLAS_KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap and local_atlas is not None:
+        bootstrap = local_atlas.status().kafka_bootstrap_servers
+    if not bootstrap:
+        pytest.skip("no Kafka of this Atlas known: set ATLAS_KAFKA_BOOTSTRAP_SERVERS (`atlas-ml server status --json`)")
+    return load_kafka_settings(None, {"ATLAS_KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+
+
+@pytest.fixture(scope="session")
+def publisher(kafka_settings: KafkaSettings) -> HookPublisher:
+    return HookPublisher(kafka_settings)

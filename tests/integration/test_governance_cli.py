@@ -6,24 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-
-from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.atlas.config import AtlasSettings
-from atlas_mlplugin.cli.main import cli
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def run(atlas_settings: AtlasSettings, client: AtlasClient):  # noqa: ANN201 - a small closure
-    env = {"ATLAS_URL": atlas_settings.url, "ATLAS_USER": atlas_settings.username or "",
-           "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else ""}
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
 
 
 def test_register_show_retract_and_lineage(run, uid: str) -> None:  # noqa: ANN001

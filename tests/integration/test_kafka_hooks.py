@@ -32,7 +32,6 @@ from atlas_mlplugin.delivery.spool import Spool
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.hooks import track_training
 from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec
-from atlas_mlplugin.server.launcher import LocalAtlas
 from atlas_mlplugin.transport.hooks import KafkaOpHandler
 from atlas_mlplugin.transport.kafka import HookPublisher
 from atlas_mlplugin.transport.registry import OpHandler, transport_handler
@@ -43,16 +42,6 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 # Besides what every write sets: a run's start and end are when the scenario ran.
 RUN_VOLATILE = VOLATILE | {"startTime", "endTime"}
-
-
-@pytest.fixture(scope="module")
-def kafka_settings(local_atlas: LocalAtlas | None) -> KafkaSettings:
-    bootstrap = os.environ.get("ATLAS_KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap and local_atlas is not None:
-        bootstrap = local_atlas.status().kafka_bootstrap_servers
-    if not bootstrap:
-        pytest.skip("no Kafka of this Atlas known: set ATLAS_KAFKA_BOOTSTRAP_SERVERS (`atlas-ml server status --json`)")
-    return load_kafka_settings(None, {"ATLAS_KAFKA_BOOTSTRAP_SERVERS": bootstrap})
 
 
 def _kafka(client: AtlasClient, settings: KafkaSettings) -> OpHandler:

@@ -24,7 +24,6 @@ from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import DatasetSpec
 from atlas_mlplugin.openlineage.ingest import LineageIngestor
-from atlas_mlplugin.server.launcher import LocalAtlas
 from atlas_mlplugin.transport.kafka import HookPublisher
 from atlas_mlplugin.transport.lineage import KafkaLineageWriter
 from atlas_mlplugin.transport.notification import create_request
@@ -33,22 +32,6 @@ from tests.integration.snapshots import APPLY_TIMEOUT, snapshot
 from tests.integration.snapshots import wait_for as _wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def kafka_settings(local_atlas: LocalAtlas | None, atlas_settings: Any) -> KafkaSettings:
-    # atlas_settings first: the container backend names its broker once its Atlas is up.
-    bootstrap = os.environ.get("ATLAS_KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap and local_atlas is not None:
-        bootstrap = local_atlas.status().kafka_bootstrap_servers
-    if not bootstrap:
-        pytest.skip("no Kafka of this Atlas known: set ATLAS_KAFKA_BOOTSTRAP_SERVERS (`atlas-ml server status --json`)")
-    return load_kafka_settings(None, {"ATLAS_KAFKA_BOOTSTRAP_SERVERS": bootstrap})
-
-
-@pytest.fixture(scope="session")
-def publisher(kafka_settings: KafkaSettings) -> HookPublisher:
-    return HookPublisher(kafka_settings)
 
 
 def _event(job: str, inputs: list[str], outputs: list[str], *, ml: dict | None = None,

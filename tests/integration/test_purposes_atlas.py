@@ -6,28 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner, Result
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.atlas.config import AtlasSettings
-from atlas_mlplugin.cli.main import cli
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import DatasetSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.policy.check import check_model
 from atlas_mlplugin.policy.model import ReleaseContext
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def run(atlas_settings: AtlasSettings, client: AtlasClient):  # noqa: ANN201 - a small closure
-    env = {"ATLAS_URL": atlas_settings.url, "ATLAS_USER": atlas_settings.username or "",
-           "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else ""}
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
 
 
 def trained_on_consented_data(registry: GovernanceRegistry, uid: str) -> str:
