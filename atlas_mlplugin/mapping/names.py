@@ -48,6 +48,7 @@ CONSENT_WITHDRAWN = "ConsentWithdrawn"
 RETRACTED = "Retracted"
 INCOMPLETE_LINEAGE = "IncompleteLineage"
 RELEASE_VERDICT = "ReleaseVerdict"
+RISK_ACCEPTED = "RiskAccepted"  # recorded by officers (or `atlas-ml accept`), read by the release check
 
 # --- classification attributes several builders or readers share ----------------------------------------
 LICENSE_ID = "licenseId"

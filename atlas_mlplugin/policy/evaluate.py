@@ -6,13 +6,16 @@ dataset it came from; the report is ordered so the same inputs always give the s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
 from atlas_mlplugin.licenses.catalog import LicenseCatalog, UnknownLicenseError
+from atlas_mlplugin.policy.acceptance import RISK_ACCEPTED, acceptances_from_tags, apply_acceptances
 from atlas_mlplugin.policy.model import (
     SEVERITY_ORDER,
+    Acceptance,
     CheckReport,
     Evidence,
     Finding,
@@ -42,18 +45,25 @@ _UNSET = object()  # a $context value the release context leaves empty
 
 
 def evaluate(evidence: Evidence, context: ReleaseContext, policy: Policy, *,
-             now: datetime | None = None) -> CheckReport:
-    """May this model be released in this context? One finding per (tag, matching rule)."""
-    rules = resolve_policy(policy).rules
-    tags = distinct_tags(evidence.tags)
+             now: datetime | None = None, acceptances: Iterable[Acceptance] = ()) -> CheckReport:
+    """May this model be released in this context? One finding per (tag, matching rule). Findings covered
+    by a valid acceptance (the model's RiskAccepted tag, or `acceptances` from elsewhere, e.g. a catalog
+    file) are reported as ACCEPTED and leave the verdict; acceptances not applied are listed with why."""
+    now = now or datetime.now(timezone.utc)
+    policy = resolve_policy(policy)
+    rules = policy.rules
+    from_tags, ignored = acceptances_from_tags(evidence.tags, evidence.model_guid)
+    tags = distinct_tags([t for t in evidence.tags if t.type_name != RISK_ACCEPTED])
     findings = [_finding(rule, tag, context, evidence) for tag in tags for rule in rules
                 if rule_matches(rule, tag, context)]
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id, f.source_qualified_name or "",
                                  f.source_guid or "", f.tag, f.path))
+    findings, not_applied = apply_acceptances(findings, [*from_tags, *acceptances], policy,
+                                              today=now.astimezone(timezone.utc).date())
     return CheckReport(verdict=verdict_of(findings), model=evidence.model_qualified_name,
                        model_guid=evidence.model_guid, context=context, findings=findings,
-                       obligations=obligations_of(tags), policy=policy.name,
-                       checked_at=now or datetime.now(timezone.utc), rest_calls=evidence.rest_calls)
+                       obligations=obligations_of(tags), ignored_acceptances=ignored + not_applied,
+                       policy=policy.name, checked_at=now, rest_calls=evidence.rest_calls)
 
 
 def distinct_tags(tags: list[UpstreamTag]) -> list[UpstreamTag]:
@@ -66,7 +76,8 @@ def distinct_tags(tags: list[UpstreamTag]) -> list[UpstreamTag]:
 
 
 def verdict_of(findings: list[Finding]) -> Verdict:
-    worst = max((SEVERITY_ORDER[f.severity] for f in findings), default=0)
+    """The worst severity among findings nobody accepted."""
+    worst = max((SEVERITY_ORDER[f.severity] for f in findings if f.accepted is None), default=0)
     return "BLOCK" if worst == SEVERITY_ORDER["BLOCK"] else "WARN" if worst == SEVERITY_ORDER["WARN"] else "PASS"
 
 

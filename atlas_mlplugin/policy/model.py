@@ -5,10 +5,10 @@ Pure data (pydantic), shared by evaluation (no I/O), evidence gathering (Atlas r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from atlas_mlplugin.model.assets import OptionalPurpose
 from atlas_mlplugin.model.tags import UpstreamTag
@@ -17,6 +17,8 @@ Audience = Literal["internal", "partner", "public"]
 Shipped = Literal["weights", "eval-data", "outputs"]
 Severity = Literal["INFO", "WARN", "BLOCK"]
 Verdict = Literal["PASS", "WARN", "BLOCK"]
+# What a finding means for the release: its severity, or ACCEPTED when a valid acceptance covers it.
+Outcome = Literal["INFO", "WARN", "BLOCK", "ACCEPTED"]
 SEVERITY_ORDER: dict[str, int] = {"INFO": 0, "WARN": 1, "BLOCK": 2}
 
 
@@ -43,6 +45,46 @@ class Evidence(BaseModel):
     rest_calls: int = Field(default=0, description="How many REST calls gathering took")
 
 
+class Acceptance(BaseModel):
+    """A reviewed risk: findings of `rules` (from `datasets`; empty: any dataset) are accepted by `approver`
+    until the end of `until` (UTC). Read from a RiskAccepted classification or a catalog file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rules: tuple[str, ...] = Field(min_length=1, description="ids of the policy rules accepted")
+    datasets: tuple[str, ...] = Field(default=(), description="source dataset qualifiedNames; empty: any")
+    approver: str = Field(min_length=1)
+    reason: str | None = None
+    ticket: str | None = None
+    until: date = Field(description="last day (UTC) on which the acceptance holds")
+    recorded_on: str | None = Field(default=None, description="qualifiedName of the entity carrying it, or "
+                                                              "the catalog file it came from")
+
+    def covers(self, rule_id: str, source: str | None) -> bool:
+        return rule_id in self.rules and (not self.datasets or source in self.datasets)
+
+
+class AcceptedBy(BaseModel):
+    """Who accepted a finding's risk, why, and until when."""
+
+    model_config = ConfigDict(frozen=True)
+    approver: str
+    reason: str | None = None
+    ticket: str | None = None
+    until: date
+    recorded_on: str | None = None
+
+
+class IgnoredAcceptance(BaseModel):
+    """An acceptance (or one rule of it) the check did not apply, and why: expired, never acceptable,
+    unknown rule, matched no finding, or not valid as recorded. An officer wants to know it lapsed."""
+
+    rule_id: str | None = Field(default=None, description="the rule concerned; None: the whole acceptance")
+    approver: str | None = None
+    until: date | None = None
+    recorded_on: str | None = None
+    reason: str = Field(description="why it was not applied")
+
+
 class Finding(BaseModel):
     rule_id: str
     severity: Severity
@@ -54,6 +96,14 @@ class Finding(BaseModel):
     source_deleted: bool = False
     path: tuple[str, ...] = ()
     attributes: dict[str, Any] = Field(default_factory=dict)
+    accepted: AcceptedBy | None = Field(default=None, description="set when a valid acceptance covers this "
+                                        "finding: it is reported as ACCEPTED and does not count in the verdict")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outcome(self) -> Outcome:
+        """What the finding means for the release: its severity, or ACCEPTED."""
+        return "ACCEPTED" if self.accepted is not None else self.severity
 
 
 class Obligations(BaseModel):
@@ -65,8 +115,8 @@ class Obligations(BaseModel):
 
 
 class CheckReport(BaseModel):
-    """The answer to: may this model be released in this context? `verdict` is the worst finding's
-    severity (INFO counts as PASS)."""
+    """The answer to: may this model be released in this context? `verdict` is the worst severity among
+    findings not accepted (INFO counts as PASS)."""
 
     verdict: Verdict
     model: str
@@ -74,6 +124,8 @@ class CheckReport(BaseModel):
     context: ReleaseContext
     findings: list[Finding] = Field(default_factory=list)
     obligations: Obligations = Field(default_factory=Obligations)
+    ignored_acceptances: list[IgnoredAcceptance] = Field(default_factory=list, description="acceptances "
+                                                         "recorded but not applied, with the reason")
     policy: str = Field(description="Name of the policy used (file path or 'default')")
     checked_at: datetime
     rest_calls: int = 0

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from atlas_mlplugin.policy.model import CheckReport, Finding, ReleaseContext
+from atlas_mlplugin.policy.model import AcceptedBy, CheckReport, Finding, IgnoredAcceptance, ReleaseContext
 
 REGENERATE = "python -m atlas_mlplugin.policy.render > docs/check-report.schema.json"
 ARROW = " → "
@@ -34,12 +34,17 @@ def render_text(report: CheckReport) -> str:
     if not report.findings:
         lines.append("No findings.")
     for f in report.findings:
-        lines.append(f"{f.severity:<5}  {f.rule_id}  [{f.tag}] from {_source(f)}")
+        lines.append(f"{f.outcome:<5}  {f.rule_id}  [{f.tag}] from {_source(f)}")
         lines.append(f"       {f.message}")
         if f.path:
             lines.append(f"       path: {ARROW.join(f.path)}")
-        if f.remedy:
+        if f.accepted:
+            lines.append(f"       {_accepted(f.accepted, f.severity)}")
+        elif f.remedy:
             lines.append(f"       remedy: {f.remedy}")
+    if report.ignored_acceptances:
+        lines += ["", "Acceptances not applied:"]
+        lines += [f"  - {_ignored(i)}" for i in report.ignored_acceptances]
     lines += ["", *_obligation_lines(report, bullet="  - ")]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -54,10 +59,13 @@ def render_markdown(report: CheckReport) -> str:
         lines += ["| Severity | Rule | Tag | Finding | From dataset | Path | Remedy |",
                   "|---|---|---|---|---|---|---|"]
         lines += ["| " + " | ".join(_cell(c) for c in (
-            f"**{f.severity}**", f"`{f.rule_id}`", f.tag, f.message, _source(f), ARROW.join(f.path),
-            f.remedy or "")) + " |" for f in report.findings]
+            f"**{f.outcome}**", f"`{f.rule_id}`", f.tag, f.message, _source(f), ARROW.join(f.path),
+            _accepted(f.accepted, f.severity) if f.accepted else f.remedy or "")) + " |" for f in report.findings]
     else:
         lines.append("No findings.")
+    if report.ignored_acceptances:
+        lines += ["", "## Acceptances not applied", ""]
+        lines += [f"- {_ignored(i)}" for i in report.ignored_acceptances]
     lines += ["", "## Obligations", "", *_obligation_lines(report, bullet="- ")]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -89,7 +97,8 @@ def render_notice(report: CheckReport) -> str:
 
 
 def report_schema() -> dict[str, Any]:
-    return CheckReport.model_json_schema()
+    # The schema of what render_json writes (serialization mode: it includes computed fields like `outcome`).
+    return CheckReport.model_json_schema(mode="serialization")
 
 
 def schema_text() -> str:
@@ -108,6 +117,22 @@ def _context(context: ReleaseContext) -> str:
 def _source(finding: Finding) -> str:
     name = finding.source_qualified_name or finding.source_guid or "unknown"
     return name + (" (deleted from the catalog)" if finding.source_deleted else "")
+
+
+def _accepted(by: AcceptedBy, severity: str) -> str:
+    why = "; ".join(x for x in (by.reason, f"ticket {by.ticket}" if by.ticket else None) if x)
+    return (f"accepted ({severity} otherwise) by {by.approver} until {by.until.isoformat()}"
+            + (f": {why}" if why else ""))
+
+
+def _ignored(item: IgnoredAcceptance) -> str:
+    who = f"by {item.approver}" if item.approver else "by nobody recorded"
+    parts = [f"acceptance {who}"]
+    if item.rule_id:
+        parts.append(f"of {item.rule_id}")
+    if item.recorded_on:
+        parts.append(f"on {item.recorded_on}")
+    return " ".join(parts) + f": {item.reason}"
 
 
 def _cell(text: str) -> str:

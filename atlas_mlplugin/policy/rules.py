@@ -169,12 +169,19 @@ class Policy(BaseModel):
     extends: Literal["default"] | None = None
     overrides: list[Override] = Field(default_factory=list, description="new severities for default rules")
     rules: list[Rule] = Field(default_factory=list)
+    never_acceptable: list[str] | None = Field(
+        default=None, description="ids of rules whose findings no acceptance may clear (RiskAccepted is "
+                                  "ignored for them); unset in a file that extends default: the default's list")
     _name: str = PrivateAttr(default="inline")
 
     @property
     def name(self) -> str:
         """The file it came from, or 'default'; shown in reports."""
         return self._name
+
+    @property
+    def unacceptable(self) -> frozenset[str]:
+        return frozenset(self.never_acceptable or ())
 
 
 class PolicyError(YamlFileError):
@@ -219,7 +226,8 @@ def resolve_policy(policy: Policy, base: Policy | None = None) -> Policy:
     if unknown := set(severity) - {r.id for r in base.rules}:
         raise ValueError(f"overrides name no default rule: {', '.join(sorted(unknown))}")
     rules = [r.model_copy(update={"severity": severity[r.id]}) if r.id in severity else r for r in base.rules]
-    resolved = Policy(version=1, rules=rules + list(policy.rules))
+    never = policy.never_acceptable if policy.never_acceptable is not None else base.never_acceptable
+    resolved = Policy(version=1, rules=rules + list(policy.rules), never_acceptable=never)
     resolved._name = policy.name
     return resolved
 
@@ -264,6 +272,12 @@ def policy_problems(policy: Policy, base: Policy | None) -> list[tuple[Loc, str]
                                                  "overrides:, or give this rule another id"))
         first.setdefault(rule.id, i)
         problems += _name_problems(("rules", i), rule) + _purpose_problems(("rules", i), rule)
+    known_ids = set(base_ids) | set(first)
+    for i, rule_id in enumerate(policy.never_acceptable or []):
+        if rule_id not in known_ids:
+            close = difflib.get_close_matches(rule_id, sorted(known_ids), n=1, cutoff=0.6)
+            problems.append((("never_acceptable", i), f"no rule {rule_id!r} in this policy" + (
+                f"; did you mean {close[0]!r}?" if close else "; give the id of one of its rules")))
     if policy.overrides and base is None:
         problems.append((("overrides",), "overrides change default rules; add `extends: default`"))
         return problems

@@ -15,9 +15,9 @@ from atlas_mlplugin.policy.model import CheckReport
 
 
 def summary(report: CheckReport) -> str:
-    counts = Counter(f.severity for f in report.findings)
-    parts = [f"{counts[s]} {s}" for s in ("BLOCK", "WARN", "INFO") if counts[s]]
-    blockers = sorted({f.rule_id for f in report.findings if f.severity == "BLOCK"})
+    counts = Counter(f.outcome for f in report.findings)
+    parts = [f"{counts[s]} {s}" for s in ("BLOCK", "WARN", "ACCEPTED", "INFO") if counts[s]]
+    blockers = sorted({f.rule_id for f in report.findings if f.outcome == "BLOCK"})
     terms = "commercial" if report.context.commercial else "non-commercial"
     text = f"{report.verdict} for a {report.context.audience} {terms} release ({', '.join(parts) or 'no findings'})"
     return text + (f"; blocked by: {', '.join(blockers)}" if blockers else "")

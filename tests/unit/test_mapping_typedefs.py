@@ -202,7 +202,8 @@ def test_names_exist_in_typedefs() -> None:
     assert set(types.values()) <= set(TYPEDEFS.entities)
     tag_names = {"NON_COMMERCIAL", "SHARE_ALIKE", "ATTRIBUTION_REQUIRED", "NO_DERIVATIVES", "RESEARCH_ONLY",
                  "UNKNOWN_LICENSE", "LICENSE_TEXT_REQUIRED", "PERSONAL_DATA", "SPECIAL_CATEGORY_DATA",
-                 "CONSENT_SCOPE", "CONSENT_WITHDRAWN", "RETRACTED", "INCOMPLETE_LINEAGE", "RELEASE_VERDICT"}
+                 "CONSENT_SCOPE", "CONSENT_WITHDRAWN", "RETRACTED", "INCOMPLETE_LINEAGE", "RELEASE_VERDICT",
+                 "RISK_ACCEPTED"}
     assert {constants[k] for k in tag_names} == set(TYPEDEFS.classifications)
     assert {names.QUALIFIED_NAME, names.NAME, names.DESCRIPTION} <= TYPEDEFS.attributes("ml_dataset")
     relationship_names = {names.INPUTS, names.OUTPUTS, names.OUTPUT_FROM_PROCESSES, names.DATASET_LICENSES,

@@ -1,0 +1,171 @@
+"""Accepted risk in the release check: an officer's RiskAccepted tag (or a catalog entry) turns the findings
+it covers into ACCEPTED, and an acceptance that cannot apply is reported with the reason, never dropped."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pytest
+
+from atlas_mlplugin.policy.acceptance import epoch_ms_of
+from atlas_mlplugin.policy.evaluate import evaluate
+from atlas_mlplugin.policy.model import Acceptance, CheckReport, Evidence, ReleaseContext, UpstreamTag
+from atlas_mlplugin.policy.render import render_json, render_markdown, render_text
+from atlas_mlplugin.policy.rules import PolicyError, load_policy, parse_policy
+from atlas_mlplugin.policy.writeback import summary
+
+MODEL = "file:///models/scene-intent/1.0"
+STREET = "file:///data/street"
+FACES = "file:///data/faces"
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+PUBLIC = ReleaseContext(audience="public", commercial=True)
+
+
+def tag(type_name: str, source: str = STREET, **attributes: Any) -> UpstreamTag:
+    return UpstreamTag(type_name=type_name, attributes={"sourceDataset": source, **attributes},
+                       source_guid=f"guid:{source}", source_qualified_name=source, source_status="ACTIVE",
+                       path=(source, "train", MODEL))
+
+
+def accepted_tag(*, on: str = "guid:model", **attributes: Any) -> UpstreamTag:
+    """A RiskAccepted as an officer attaches it in the UI: on the model itself, dates in epoch ms."""
+    attrs = {"ruleIds": ["personal-data-public-weights"], "approver": "dpo@example.org",
+             "reason": "privacy review PR-7 passed", "expiryDate": epoch_ms_of(date(2024, 6, 30)), **attributes}
+    return UpstreamTag(type_name="RiskAccepted", attributes=attrs, direct=on == "guid:model", source_guid=on,
+                       source_qualified_name=MODEL if on == "guid:model" else "file:///models/base",
+                       path=(MODEL,))
+
+
+def check(*tags: UpstreamTag, policy: Any = None, acceptances: tuple[Acceptance, ...] = ()) -> CheckReport:
+    evidence = Evidence(model_guid="guid:model", model_qualified_name=MODEL, model_name="scene-intent",
+                        tags=list(tags))
+    return evaluate(evidence, PUBLIC, policy or load_policy(), now=NOW, acceptances=acceptances)
+
+
+PERSONAL = tag("PersonalData", categories=["faces"])
+
+
+def outcomes(report: CheckReport) -> list[tuple[str, str, str | None]]:
+    return [(f.rule_id, f.outcome, f.source_qualified_name) for f in report.findings]
+
+
+def test_a_valid_acceptance_turns_the_block_into_accepted_and_the_verdict_passes() -> None:
+    assert check(PERSONAL).verdict == "BLOCK"
+    report = check(PERSONAL, accepted_tag())
+    assert report.verdict == "PASS"
+    assert outcomes(report) == [("personal-data-public-weights", "ACCEPTED", STREET)]
+    by = report.findings[0].accepted
+    assert by is not None and (by.approver, by.reason, by.until) == (
+        "dpo@example.org", "privacy review PR-7 passed", date(2024, 6, 30))
+    assert report.findings[0].severity == "BLOCK"  # what it would be without the acceptance stays visible
+    assert report.ignored_acceptances == []
+
+
+def test_the_acceptance_holds_through_its_last_day_and_lapses_the_day_after() -> None:
+    on_the_day = check(PERSONAL, accepted_tag(expiryDate=epoch_ms_of(date(2024, 5, 1))))
+    assert on_the_day.verdict == "PASS"
+    lapsed = check(PERSONAL, accepted_tag(expiryDate=epoch_ms_of(date(2024, 4, 30))))
+    assert lapsed.verdict == "BLOCK"
+    assert outcomes(lapsed) == [("personal-data-public-weights", "BLOCK", STREET)]
+    assert [i.reason for i in lapsed.ignored_acceptances] == [
+        "expired on 2024-04-30; the findings count again until it is renewed"]
+
+
+def test_only_the_listed_rules_are_accepted() -> None:
+    report = check(PERSONAL, tag("NonCommercial", licenseId="CC-BY-NC-4.0"), accepted_tag())
+    assert report.verdict == "BLOCK"
+    assert sorted(outcomes(report)) == [("non-commercial-in-commercial-release", "BLOCK", STREET),
+                                        ("personal-data-public-weights", "ACCEPTED", STREET)]
+
+
+def test_a_dataset_scoped_acceptance_leaves_other_datasets_blocked() -> None:
+    report = check(PERSONAL, tag("PersonalData", FACES, categories=["faces"]),
+                   accepted_tag(sourceDatasets=[STREET]))
+    assert report.verdict == "BLOCK"
+    assert sorted(outcomes(report)) == [("personal-data-public-weights", "ACCEPTED", STREET),
+                                        ("personal-data-public-weights", "BLOCK", FACES)]
+
+
+def test_an_acceptance_that_matches_no_finding_is_reported() -> None:
+    report = check(PERSONAL, accepted_tag(sourceDatasets=[FACES]))
+    assert report.verdict == "BLOCK"
+    assert [(i.rule_id, i.reason) for i in report.ignored_acceptances] == [
+        ("personal-data-public-weights",
+         f"no personal-data-public-weights finding from {FACES} to accept in this release context")]
+
+
+@pytest.mark.parametrize(("tag_", "rule_id"), [
+    (tag("Retracted", reason="labels were wrong"), "retracted-data"),
+    (tag("ConsentWithdrawn", consentRecord="consent/7"), "consent-withdrawn"),
+])
+def test_retracted_data_and_withdrawn_consent_can_never_be_accepted(tag_: UpstreamTag, rule_id: str) -> None:
+    report = check(tag_, accepted_tag(ruleIds=[rule_id]))
+    assert report.verdict == "BLOCK"
+    assert outcomes(report) == [(rule_id, "BLOCK", STREET)]
+    [ignored] = report.ignored_acceptances
+    assert ignored.rule_id == rule_id and "may never be accepted" in ignored.reason
+
+
+def test_a_policy_file_decides_which_rules_are_never_acceptable() -> None:
+    strict = parse_policy("version: 1\nextends: default\nnever_acceptable: [personal-data-public-weights]\n",
+                          file="strict.yaml")
+    assert strict.unacceptable == {"personal-data-public-weights"}
+    assert check(PERSONAL, accepted_tag(), policy=strict).verdict == "BLOCK"
+    inherited = parse_policy("version: 1\nextends: default\n", file="p.yaml")
+    assert inherited.unacceptable == {"retracted-data", "consent-withdrawn"}
+
+
+def test_a_misspelt_never_acceptable_rule_is_an_error_with_its_line() -> None:
+    with pytest.raises(PolicyError) as raised:
+        parse_policy("version: 1\nextends: default\nnever_acceptable:\n  - retracted-dta\n", file="p.yaml")
+    assert "p.yaml:4" in str(raised.value) and "did you mean 'retracted-data'" in str(raised.value)
+
+
+def test_an_incomplete_record_from_the_ui_is_reported_not_applied() -> None:
+    report = check(PERSONAL, accepted_tag(approver="", expiryDate=0))
+    assert report.verdict == "BLOCK"
+    [ignored] = report.ignored_acceptances
+    assert "approver" in ignored.reason and "expiryDate" in ignored.reason
+
+
+def test_an_acceptance_propagated_from_another_model_does_not_apply() -> None:
+    report = check(PERSONAL, accepted_tag(on="guid:base-model"))
+    assert report.verdict == "BLOCK"
+    assert "not on this model" in report.ignored_acceptances[0].reason
+
+
+def test_a_rule_the_policy_lacks_is_reported() -> None:
+    report = check(PERSONAL, accepted_tag(ruleIds=["personal-data-public-weight"]))
+    assert report.verdict == "BLOCK"
+    assert report.ignored_acceptances[0].reason == "policy default has no rule personal-data-public-weight"
+
+
+def test_acceptances_from_a_catalog_count_like_tags() -> None:
+    acc = Acceptance(rules=("personal-data-public-weights",), approver="dpo", ticket="GOV-12",
+                     until=date(2024, 5, 2), recorded_on="catalog.yaml")
+    assert check(PERSONAL, acceptances=(acc,)).verdict == "PASS"
+
+
+def test_info_findings_are_not_turned_into_accepted() -> None:
+    report = check(tag("AttributionRequired", licenseId="CC-BY-4.0"), accepted_tag(ruleIds=["attribution-required"]))
+    assert outcomes(report) == [("attribution-required", "INFO", STREET)]
+
+
+def test_every_output_shows_who_accepted_why_and_until_when_and_what_lapsed() -> None:
+    report = check(PERSONAL, tag("NonCommercial", FACES, licenseId="CC-BY-NC-4.0"),
+                   accepted_tag(ticket="GOV-12"), accepted_tag(ruleIds=["share-alike"]))
+    text = render_text(report)
+    assert "ACCEPTED  personal-data-public-weights" in text
+    assert "accepted (BLOCK otherwise) by dpo@example.org until 2024-06-30: privacy review PR-7 passed; ticket GOV-12" \
+        in text
+    assert "Acceptances not applied:" in text and "no share-alike finding" in text
+    markdown = render_markdown(report)
+    assert "**ACCEPTED**" in markdown and "## Acceptances not applied" in markdown
+    data = json.loads(render_json(report))
+    accepted = [f for f in data["findings"] if f["outcome"] == "ACCEPTED"]
+    assert accepted[0]["accepted"] == {"approver": "dpo@example.org", "reason": "privacy review PR-7 passed",
+                                       "ticket": "GOV-12", "until": "2024-06-30", "recorded_on": MODEL}
+    assert data["ignored_acceptances"][0]["rule_id"] == "share-alike"
+    assert summary(report).endswith("(1 BLOCK, 1 ACCEPTED); blocked by: non-commercial-in-commercial-release")
