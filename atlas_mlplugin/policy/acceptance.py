@@ -10,12 +10,14 @@ matched, or an incomplete record), since an officer wants to know an acceptance 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
 
+from atlas_mlplugin.errors import AtlasMlError
 from atlas_mlplugin.mapping import names
 from atlas_mlplugin.model.tags import UpstreamTag
 from atlas_mlplugin.policy.model import Acceptance, AcceptedBy, Finding, IgnoredAcceptance
@@ -142,3 +144,32 @@ def apply_acceptances(findings: list[Finding], acceptances: Iterable[Acceptance]
                     rule_id=rule_id, approver=acc.approver, until=acc.until, recorded_on=acc.recorded_on,
                     reason=f"no {rule_id} finding{scope} to accept in this release context"))
     return result, ignored
+
+
+class AcceptanceRefused(AtlasMlError, ValueError):
+    """`atlas-ml accept` (or a catalog entry) asked for an acceptance the policy does not allow."""
+
+
+def refusals(acceptance: Acceptance, policy: Policy, *, today: date) -> list[str]:
+    """Why this acceptance must not be recorded, one sentence per problem (empty: it may be). Checked where an
+    acceptance is entered, so a typo or a never-acceptable rule is refused then, not ignored at check time."""
+    problems: list[str] = []
+    rules = {rule.id: rule for rule in policy.rules}
+    for rule_id in acceptance.rules:
+        if rule_id in policy.unacceptable:
+            problems.append(f"rule {rule_id} may never be accepted (never_acceptable in policy {policy.name}): "
+                            "retracted data and withdrawn consent are decisions of others about the data; "
+                            "retrain without it instead")
+        elif rule_id not in rules:
+            close = difflib.get_close_matches(rule_id, sorted(rules), n=1, cutoff=0.6)
+            problems.append(f"policy {policy.name} has no rule {rule_id!r}" + (
+                f"; did you mean {close[0]!r}?" if close else "; see the rule ids in `atlas-ml check` output"))
+        elif rules[rule_id].severity not in ACCEPTABLE_SEVERITIES:
+            problems.append(f"rule {rule_id} only informs (severity {rules[rule_id].severity}); there is nothing "
+                            "to accept")
+    if acceptance.until < today:
+        problems.append(f"expiry date {acceptance.until.isoformat()} is in the past; give a date from "
+                        f"{today.isoformat()} on")
+    if not (acceptance.reason or acceptance.ticket):
+        problems.append("say why the risk is acceptable: give a reason or a ticket")
+    return problems

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from atlas_mlplugin.policy.acceptance import epoch_ms_of
+from atlas_mlplugin.policy.acceptance import epoch_ms_of, refusals
 from atlas_mlplugin.policy.evaluate import evaluate
 from atlas_mlplugin.policy.model import Acceptance, CheckReport, Evidence, ReleaseContext, UpstreamTag
 from atlas_mlplugin.policy.render import render_json, render_markdown, render_text
@@ -21,6 +21,7 @@ STREET = "file:///data/street"
 FACES = "file:///data/faces"
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 PUBLIC = ReleaseContext(audience="public", commercial=True)
+RULE = "personal-data-public-weights"
 
 
 def tag(type_name: str, source: str = STREET, **attributes: Any) -> UpstreamTag:
@@ -169,3 +170,28 @@ def test_every_output_shows_who_accepted_why_and_until_when_and_what_lapsed() ->
                                        "ticket": "GOV-12", "until": "2024-06-30", "recorded_on": MODEL}
     assert data["ignored_acceptances"][0]["rule_id"] == "share-alike"
     assert summary(report).endswith("(1 BLOCK, 1 ACCEPTED); blocked by: non-commercial-in-commercial-release")
+
+
+def acceptance(*rules: str, until: date = date(2024, 6, 30), **fields: Any) -> Acceptance:
+    return Acceptance(rules=rules, approver="dpo", until=until, **{"ticket": "GOV-12", **fields})
+
+
+def test_accept_refuses_never_acceptable_rules_with_the_reason() -> None:
+    [problem] = refusals(acceptance("consent-withdrawn"), load_policy(), today=NOW.date())
+    assert problem.startswith("rule consent-withdrawn may never be accepted (never_acceptable in policy default)")
+
+
+def test_accept_refuses_a_misspelt_rule_with_a_suggestion_and_a_rule_that_only_informs() -> None:
+    problems = refusals(acceptance("personal-data-public-weight", "attribution-required"), load_policy(),
+                        today=NOW.date())
+    assert problems == ["policy default has no rule 'personal-data-public-weight'; did you mean "
+                        "'personal-data-public-weights'?",
+                        "rule attribution-required only informs (severity INFO); there is nothing to accept"]
+
+
+def test_accept_refuses_a_past_date_but_takes_today_and_needs_a_reason_or_ticket() -> None:
+    assert refusals(acceptance(RULE, until=NOW.date()), load_policy(), today=NOW.date()) == []
+    assert refusals(acceptance(RULE, until=date(2024, 4, 30)), load_policy(), today=NOW.date()) == [
+        "expiry date 2024-04-30 is in the past; give a date from 2024-05-01 on"]
+    assert refusals(acceptance(RULE, ticket=None), load_policy(), today=NOW.date()) == [
+        "say why the risk is acceptable: give a reason or a ticket"]

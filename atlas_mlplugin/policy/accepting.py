@@ -1,0 +1,86 @@
+"""Recording, listing and revoking a model's RiskAccepted classification in Atlas (`atlas-ml accept`).
+
+Atlas allows one classification of a type per entity, so a model holds one acceptance decision; a new one
+replaces it only when asked to (`replace=True`), since it would silently end the one an officer recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.errors import AtlasMlError, NotRegisteredError
+from atlas_mlplugin.mapping.names import ML_MODEL
+from atlas_mlplugin.policy.acceptance import (
+    RISK_ACCEPTED,
+    AcceptanceRefused,
+    acceptance_of_attributes,
+    classification_of,
+    refusals,
+)
+from atlas_mlplugin.policy.model import Acceptance
+from atlas_mlplugin.policy.rules import Policy
+
+
+class AcceptanceExists(AtlasMlError):
+    """The model already carries an acceptance and the caller did not ask to replace it."""
+
+
+def model_guid(client: AtlasClient, model: str, type_name: str = ML_MODEL) -> str:
+    entity = client.find_entity(type_name, model, min_ext_info=True, ignore_relationships=True)
+    if entity is None or (entity.get("entity") or {}).get("status") == "DELETED":
+        raise NotRegisteredError(f"no {type_name} with qualifiedName {model!r} in Atlas; give the model's "
+                                 "qualifiedName as `atlas-ml check` shows it")
+    return str(entity["entity"]["guid"])
+
+
+def own_acceptance(client: AtlasClient, guid: str) -> dict[str, Any] | None:
+    """The RiskAccepted recorded on this entity itself (not one propagated to it), as Atlas returns it."""
+    return next((c for c in client.get_classifications(guid)
+                 if c.get("typeName") == RISK_ACCEPTED and c.get("entityGuid", guid) == guid), None)
+
+
+def current_acceptance(client: AtlasClient, model: str) -> Acceptance | None:
+    """The model's acceptance; None when it has none. Raises pydantic's ValidationError for an incomplete
+    record (e.g. one attached in the UI without an approver)."""
+    found = own_acceptance(client, model_guid(client, model))
+    return None if found is None else acceptance_of_attributes(found.get("attributes") or {}, model)
+
+
+def record_acceptance(client: AtlasClient, model: str, acceptance: Acceptance, policy: Policy, *,
+                      replace: bool = False, now: datetime | None = None) -> None:
+    """Attach the acceptance to the model after checking it against the policy (AcceptanceRefused lists
+    every problem); AcceptanceExists when the model has one and `replace` is False."""
+    now = now or datetime.now(timezone.utc)
+    if problems := refusals(acceptance, policy, today=now.date()):
+        raise AcceptanceRefused("; ".join(problems))
+    guid = model_guid(client, model)
+    existing = own_acceptance(client, guid)
+    tag = classification_of(acceptance, now=now)
+    if existing is None:
+        client.add_classifications(guid, [tag])
+    elif replace:
+        client.update_classifications(guid, [tag])
+    else:
+        attrs = existing.get("attributes") or {}
+        raise AcceptanceExists(
+            f"{model} already has an acceptance (rules {', '.join(attrs.get('ruleIds') or []) or 'none'}, by "
+            f"{attrs.get('approver') or 'nobody recorded'}); Atlas holds one per model: list every rule in this "
+            "one and add --replace, or revoke the old one first (atlas-ml accept --revoke)")
+
+
+def revoke_acceptance(client: AtlasClient, model: str, rules: tuple[str, ...] = ()) -> Acceptance | None:
+    """Remove the model's acceptance, or only `rules` from it (the rest stays); returns what remains."""
+    guid = model_guid(client, model)
+    existing = own_acceptance(client, guid)
+    if existing is None:
+        raise NotRegisteredError(f"{model} has no acceptance to revoke")
+    attrs = dict(existing.get("attributes") or {})
+    kept = [r for r in attrs.get("ruleIds") or [] if r not in rules] if rules else []
+    if not kept:
+        client.delete_classification(guid, RISK_ACCEPTED)
+        return None
+    attrs["ruleIds"] = kept
+    client.update_classifications(guid, [{"typeName": RISK_ACCEPTED, "attributes": attrs, "propagate": False}])
+    return acceptance_of_attributes(attrs, model)

@@ -1,0 +1,100 @@
+"""Accepted risk on the real Atlas: an officer's acceptance (by `atlas-ml accept`, or a RiskAccepted tag
+attached as in the UI) turns a BLOCK into ACCEPTED until it expires; never for retracted data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from click.testing import Result
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.model import DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.policy.acceptance import epoch_ms_of
+
+pytestmark = pytest.mark.integration
+
+RULE = "personal-data-public-weights"
+
+
+def trained_on(registry: GovernanceRegistry, uid: str, **facts: object) -> tuple[str, str]:
+    """A model trained on one dataset with these facts; returns (dataset, model) qualifiedNames."""
+    data = f"file:///{uid}/faces"
+    registry.register_dataset(DatasetSpec(qualified_name=data, name="faces", **facts))  # type: ignore[arg-type]
+    model = ModelSpec(qualified_name=f"models/{uid}/m", name="m")
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-run", name="m", inputs=[data], outputs=[model]))
+    return data, model.qualified_name
+
+
+def check(run: Callable[..., Result], model: str) -> tuple[int, dict]:
+    result = run("check", model, "--audience", "public", "--format", "json", "--no-record")
+    return result.exit_code, json.loads(result.output)
+
+
+def test_an_acceptance_turns_the_block_into_accepted_until_it_expires(
+        registry: GovernanceRegistry, client: AtlasClient, run: Callable[..., Result], uid: str) -> None:
+    data, model = trained_on(registry, uid, license="CC0-1.0", personal_data_categories=["face"])
+    code, report = check(run, model)
+    assert (code, report["verdict"]) == (2, "BLOCK")
+
+    until = (datetime.now(timezone.utc).date() + timedelta(days=30)).isoformat()
+    accepted = run("accept", model, "--rule", RULE, "--dataset", data, "--approver", "dpo@example.org",
+                   "--ticket", "PRIV-42", "--until", until)
+    assert accepted.exit_code == 0, accepted.output
+    code, report = check(run, model)
+    assert (code, report["verdict"]) == (0, "PASS"), report
+    [finding] = [f for f in report["findings"] if f["rule_id"] == RULE]
+    assert finding["outcome"] == "ACCEPTED"
+    assert finding["accepted"]["approver"] == "dpo@example.org"
+    assert (finding["accepted"]["ticket"], finding["accepted"]["until"]) == ("PRIV-42", until)
+    text = run("check", model, "--audience", "public", "--no-record").output
+    assert f"accepted (BLOCK otherwise) by dpo@example.org until {until}: ticket PRIV-42" in text
+
+    listed = run("accept", "--list", model, "--format", "json")
+    assert json.loads(listed.output)["rules"] == [RULE]
+
+    # An officer edits it in the UI to end yesterday: the finding blocks again and the report says why.
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    guid = client.find_entity("ml_model", model)["entity"]["guid"]  # type: ignore[index]
+    client.update_classifications(guid, [{"typeName": "RiskAccepted", "propagate": False, "attributes": {
+        "ruleIds": [RULE], "approver": "dpo@example.org", "reason": "review passed",
+        "expiryDate": epoch_ms_of(yesterday)}}])
+    code, report = check(run, model)
+    assert (code, report["verdict"]) == (2, "BLOCK")
+    assert [f["outcome"] for f in report["findings"] if f["rule_id"] == RULE] == ["BLOCK"]
+    assert report["ignored_acceptances"][0]["reason"].startswith(f"expired on {yesterday.isoformat()}")
+
+    revoked = run("accept", "--revoke", model)
+    assert revoked.exit_code == 0, revoked.output
+    assert "has no accepted risk" in run("accept", "--list", model).output
+
+
+def test_retracted_data_cannot_be_accepted(registry: GovernanceRegistry, client: AtlasClient,
+                                           run: Callable[..., Result], uid: str) -> None:
+    data, model = trained_on(registry, uid, license="CC0-1.0")
+    registry.retract_dataset(data, "labels were fabricated")
+    refused = run("accept", model, "--rule", "retracted-data", "--approver", "cto", "--reason", "we need it",
+                  "--until", (date.today() + timedelta(days=5)).isoformat())
+    assert refused.exit_code == 1
+    assert "rule retracted-data may never be accepted" in refused.output
+    assert "has no accepted risk" in run("accept", "--list", model).output
+
+    # Attached by hand in the UI instead: the check ignores it and says why.
+    guid = client.find_entity("ml_model", model)["entity"]["guid"]  # type: ignore[index]
+    client.add_classifications(guid, [{"typeName": "RiskAccepted", "propagate": False, "attributes": {
+        "ruleIds": ["retracted-data"], "approver": "cto", "reason": "we need it",
+        "expiryDate": epoch_ms_of(date.today() + timedelta(days=5))}}])
+    code, report = check(run, model)
+    assert (code, report["verdict"]) == (2, "BLOCK")
+    assert "may never be accepted" in report["ignored_acceptances"][0]["reason"]
+
+
+def test_accept_refuses_a_past_date_and_an_unknown_rule(run: Callable[..., Result], uid: str) -> None:
+    result = run("accept", f"models/{uid}/none", "--rule", "personal-data-public-weight", "--approver", "dpo",
+                 "--reason", "r", "--until", "2020-01-01")
+    assert result.exit_code == 1
+    assert "did you mean 'personal-data-public-weights'?" in result.output
+    assert "expiry date 2020-01-01 is in the past" in result.output
