@@ -132,6 +132,9 @@ def apply_catalog(doc: CatalogDocument, registry: Registry, *, dry_run: bool = F
     report = ApplyReport(dry_run=dry_run)
     if dry_run or not plan.changed:
         report.entries = plan.entries
+        with count_writes(registry.client.session) as writes:
+            report.entries += _accepted_risks(doc, registry, dry_run=dry_run)
+        report.writes = writes[0]
         return report
     with count_writes(registry.client.session) as writes:
         guids: dict[Key, str] = {}
@@ -143,10 +146,21 @@ def apply_catalog(doc: CatalogDocument, registry: Registry, *, dry_run: bool = F
         for rec in plan.consents:
             guids[(n.ML_CONSENT_RECORD, rec.qualified_name)] = registry.register_consent(rec)
         guids.update(writer.write(plan.writes))
+        accepted = _accepted_risks(doc, registry, dry_run=False)  # after the models they name are written
     report.writes = writes[0]
     report.entries = [_with_guid(e, guids.get(key)) if e.action != "unchanged" else e
-                      for e, key in zip(plan.entries, plan.keys, strict=True)]
+                      for e, key in zip(plan.entries, plan.keys, strict=True)] + accepted
     return report
+
+
+def _accepted_risks(doc: CatalogDocument, registry: Registry, *, dry_run: bool) -> list[ApplyEntry]:
+    from atlas_mlplugin.catalog.accepted import apply_accepted_risks
+
+    if not doc.accepted_risks:
+        return []
+    applied = apply_accepted_risks(doc.accepted_risks, registry.client, dry_run=dry_run,  # type: ignore[arg-type]
+                                   pending=frozenset(doc.model_specs()))
+    return [ApplyEntry("accepted risk", model, action, changes) for model, action, changes in applied]  # type: ignore[arg-type]
 
 
 def _with_guid(entry: ApplyEntry, guid: str | None) -> ApplyEntry:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -22,6 +23,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from atlas_mlplugin.errors import LocalPathError
@@ -95,7 +97,29 @@ class CatalogTrainingRun(TrainingRunSpec):
         return TrainingRunSpec.model_validate({**fields, "outputs": outputs}, context={NAMES_NORMALIZED: True})
 
 
-_SECTIONS = ("licenses", "consent_records", "datasets", "derivations", "models", "training_runs")
+_SECTIONS = ("licenses", "consent_records", "datasets", "derivations", "models", "training_runs", "accepted_risks")
+
+
+class CatalogAcceptedRisk(BaseModel):
+    """An officer's accepted risk, written to the model as its RiskAccepted tag (as `atlas-ml accept` does).
+    Atlas holds one per model, so one entry per model lists every rule (and dataset) it covers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: str = Field(min_length=1, description="qualifiedName of the ml_model (in this file or already in Atlas)")
+    rules: list[str] = Field(min_length=1, description="ids of the policy rules whose findings are accepted")
+    datasets: list[str] = Field(default_factory=list, description="limit to findings from these source datasets "
+                                                                  "(qualifiedNames); empty: any dataset")
+    approver: str = Field(min_length=1, description="who accepts the risk (the accountable person)")
+    reason: str | None = Field(default=None, description="why the risk is acceptable")
+    ticket: str | None = Field(default=None, description="reference of the review or decision record")
+    until: date = Field(description="last day (YYYY-MM-DD, UTC) on which the acceptance holds; after it the "
+                                    "findings count again (the check reports the lapse)")
+
+    @model_validator(mode="after")
+    def _why(self) -> CatalogAcceptedRisk:
+        if not (self.reason or self.ticket):
+            raise ValueError("say why the risk is acceptable: give reason or ticket")
+        return self
 _SPEC_SUBCLASSES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "licenses": (DataLicense, CatalogLicense),
     "derivations": (DerivationSpec, CatalogDerivation),
@@ -140,6 +164,11 @@ class CatalogDocument(BaseModel):
         default_factory=list,
         description="Training runs. Inputs are datasets of this file; outputs are models, by reference to "
                     "`models:` or inline.")
+    accepted_risks: list[CatalogAcceptedRisk] = Field(
+        default_factory=list,
+        description="Risks an officer accepted on a model (docs/policy.md, \"Accepted risk\"): `atlas-ml check` "
+                    "reports the findings of these rules as ACCEPTED until the date. Rule ids are those of the "
+                    "built-in policy; retracted data and withdrawn consent can never be accepted.")
 
     @field_validator(*_SECTIONS, mode="before")
     @classmethod
@@ -362,7 +391,30 @@ class _References:
                      "training run")
         for i, run in enumerate(self.doc.training_runs):
             self._inputs(("training_runs", i, "inputs"), run.inputs, datasets)
+        self._accepted_risks()
         return self.problems
+
+    def _accepted_risks(self) -> None:
+        from atlas_mlplugin.policy.acceptance import refusals
+        from atlas_mlplugin.policy.model import Acceptance
+        from atlas_mlplugin.policy.rules import load_policy
+
+        first: dict[str, Loc] = {}
+        for i, risk in enumerate(self.doc.accepted_risks):
+            loc = ("accepted_risks", i, "model")
+            if risk.model in first:
+                self.problems.append(Problem(loc, f"a second accepted risk for model {risk.model!r}: Atlas holds one "
+                                                  "per model; list all its rules in the entry at "
+                                                  f"{loc_to_path(first[risk.model][:-1])}", see=first[risk.model]))
+            first.setdefault(risk.model, loc)
+        policy = load_policy()
+        for i, risk in enumerate(self.doc.accepted_risks):
+            for j, rule in enumerate(risk.rules):
+                acceptance = Acceptance(rules=(rule,), approver=risk.approver, ticket="-", until=risk.until)
+                # Not the expiry (today=date.min): a committed file must keep applying after an acceptance
+                # lapses, and the check reports the lapse. Unknown and never-acceptable rules are refused here.
+                for problem in refusals(acceptance, policy, today=date.min):
+                    self.problems.append(Problem(("accepted_risks", i, "rules", j), problem))
 
     def _unique(self, names: list[tuple[Loc, str]], kind: str, fold: bool = False) -> dict[str, Loc]:
         first: dict[str, Loc] = {}

@@ -98,3 +98,25 @@ def test_accept_refuses_a_past_date_and_an_unknown_rule(run: Callable[..., Resul
     assert result.exit_code == 1
     assert "did you mean 'personal-data-public-weights'?" in result.output
     assert "expiry date 2020-01-01 is in the past" in result.output
+
+
+def test_a_catalog_file_records_the_acceptance_once(registry: GovernanceRegistry, run: Callable[..., Result],
+                                                    uid: str, tmp_path) -> None:  # noqa: ANN001
+    data, model = trained_on(registry, uid, license="CC0-1.0", personal_data_categories=["face"])
+    until = (date.today() + timedelta(days=10)).isoformat()
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"""version: 1
+accepted_risks:
+  - model: {model}
+    rules: [{RULE}]
+    approver: dpo@example.org
+    reason: privacy review PR-7 passed
+    until: {until}
+""", encoding="utf-8")
+    first = run("apply", str(catalog))
+    assert first.exit_code == 0, first.output
+    assert f"created accepted risk {model}" in first.output
+    code, report = check(run, model)
+    assert (code, report["verdict"]) == (0, "PASS")
+    again = run("apply", str(catalog), "--format", "json")
+    assert json.loads(again.output)["writes"] == 0  # idempotent: the tag already says the same
