@@ -91,6 +91,17 @@ def acceptances_from_tags(tags: Iterable[UpstreamTag], model_guid: str
     return accepted, ignored
 
 
+def acceptances_on_entity(classifications: Iterable[dict[str, Any]], guid: str, qualified_name: str
+                          ) -> tuple[list[Acceptance], list[IgnoredAcceptance]]:
+    """The RiskAccepted an officer attached to this entity itself (e.g. an ml_release), as Atlas lists its
+    classifications; copies propagated from elsewhere are left out (a release passes on nothing)."""
+    tags = [UpstreamTag(type_name=RISK_ACCEPTED, attributes=c.get("attributes") or {}, direct=True,
+                        source_guid=guid, source_qualified_name=qualified_name)
+            for c in classifications
+            if c.get("typeName") == RISK_ACCEPTED and c.get("entityGuid", guid) == guid]
+    return acceptances_from_tags(tags, guid)
+
+
 def _attribute_name(field: str) -> str:
     return {"rules": "ruleIds", "until": "expiryDate", "datasets": "sourceDatasets"}.get(field, field)
 

@@ -11,15 +11,16 @@ from typing import Any
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.errors import AtlasMlError, NotRegisteredError
-from atlas_mlplugin.mapping.names import ML_MODEL
+from atlas_mlplugin.mapping.names import ML_MODEL, ML_RELEASE
 from atlas_mlplugin.policy.acceptance import (
     RISK_ACCEPTED,
     AcceptanceRefused,
     acceptance_of_attributes,
+    acceptances_on_entity,
     classification_of,
     refusals,
 )
-from atlas_mlplugin.policy.model import Acceptance
+from atlas_mlplugin.policy.model import Acceptance, IgnoredAcceptance, ReleaseContext
 from atlas_mlplugin.policy.rules import Policy
 
 
@@ -39,6 +40,23 @@ def own_acceptance(client: AtlasClient, guid: str) -> dict[str, Any] | None:
     """The RiskAccepted recorded on this entity itself (not one propagated to it), as Atlas returns it."""
     return next((c for c in client.get_classifications(guid)
                  if c.get("typeName") == RISK_ACCEPTED and c.get("entityGuid", guid) == guid), None)
+
+
+def release_qualified_name(model: str, context: ReleaseContext) -> str:
+    """The ml_release entity a recorded check of this context writes (mapping/releases.py names it so)."""
+    return f"{model}#release/{context.audience}/{'commercial' if context.commercial else 'non-commercial'}"
+
+
+def release_acceptances(client: AtlasClient, model: str, context: ReleaseContext
+                        ) -> tuple[list[Acceptance], list[IgnoredAcceptance]]:
+    """Acceptances an officer attached in the UI to the release decision of this context (one REST call);
+    none when no check of this context was recorded yet."""
+    qualified_name = release_qualified_name(model, context)
+    found = client.find_entity(ML_RELEASE, qualified_name, min_ext_info=True, ignore_relationships=True)
+    entity = (found or {}).get("entity") or {}
+    if not entity or entity.get("status") == "DELETED":
+        return [], []
+    return acceptances_on_entity(entity.get("classifications") or [], str(entity["guid"]), qualified_name)
 
 
 def current_acceptance(client: AtlasClient, model: str) -> Acceptance | None:

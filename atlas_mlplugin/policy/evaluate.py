@@ -19,6 +19,7 @@ from atlas_mlplugin.policy.model import (
     CheckReport,
     Evidence,
     Finding,
+    IgnoredAcceptance,
     Obligations,
     ReleaseContext,
     UpstreamTag,
@@ -45,10 +46,12 @@ _UNSET = object()  # a $context value the release context leaves empty
 
 
 def evaluate(evidence: Evidence, context: ReleaseContext, policy: Policy, *,
-             now: datetime | None = None, acceptances: Iterable[Acceptance] = ()) -> CheckReport:
+             now: datetime | None = None, acceptances: Iterable[Acceptance] = (),
+             ignored_acceptances: Iterable[IgnoredAcceptance] = ()) -> CheckReport:
     """May this model be released in this context? One finding per (tag, matching rule). Findings covered
     by a valid acceptance (the model's RiskAccepted tag, or `acceptances` from elsewhere, e.g. a catalog
-    file) are reported as ACCEPTED and leave the verdict; acceptances not applied are listed with why."""
+    file, or the release entity's tag) are reported as ACCEPTED and leave the verdict; acceptances not applied
+    are listed with why (`ignored_acceptances`: ones the caller already found unusable)."""
     now = now or datetime.now(timezone.utc)
     policy = resolve_policy(policy)
     rules = policy.rules
@@ -62,7 +65,8 @@ def evaluate(evidence: Evidence, context: ReleaseContext, policy: Policy, *,
                                               today=now.astimezone(timezone.utc).date())
     return CheckReport(verdict=verdict_of(findings), model=evidence.model_qualified_name,
                        model_guid=evidence.model_guid, context=context, findings=findings,
-                       obligations=obligations_of(tags), ignored_acceptances=ignored + not_applied,
+                       obligations=obligations_of(tags),
+                       ignored_acceptances=[*ignored, *ignored_acceptances, *not_applied],
                        policy=policy.name, checked_at=now, rest_calls=evidence.rest_calls)
 
 

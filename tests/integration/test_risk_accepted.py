@@ -120,3 +120,22 @@ accepted_risks:
     assert (code, report["verdict"]) == (0, "PASS")
     again = run("apply", str(catalog), "--format", "json")
     assert json.loads(again.output)["writes"] == 0  # idempotent: the tag already says the same
+
+
+def test_an_acceptance_on_one_release_decision_covers_that_context_only(
+        registry: GovernanceRegistry, client: AtlasClient, run: Callable[..., Result], uid: str) -> None:
+    _, model = trained_on(registry, uid, license="CC-BY-SA-4.0")
+    assert run("check", model, "--audience", "partner", "--fail-on", "warn").exit_code == 2  # records the release
+    release = client.find_entity("ml_release", f"{model}#release/partner/non-commercial")
+    assert release is not None
+    # As an officer does in the UI, on the release decision's page.
+    client.add_classifications(release["entity"]["guid"], [{"typeName": "RiskAccepted", "propagate": False,
+                                                             "attributes": {
+        "ruleIds": ["share-alike"], "approver": "legal@example.org", "reason": "partner contract §4",
+        "expiryDate": epoch_ms_of(date.today() + timedelta(days=3))}}])
+    partner = json.loads(run("check", model, "--audience", "partner", "--format", "json", "--no-record").output)
+    assert [(f["rule_id"], f["outcome"]) for f in partner["findings"] if f["rule_id"] == "share-alike"] == [
+        ("share-alike", "ACCEPTED")]
+    assert partner["findings"][0]["accepted"]["recorded_on"] == f"{model}#release/partner/non-commercial"
+    public = json.loads(run("check", model, "--audience", "public", "--format", "json", "--no-record").output)
+    assert [f["outcome"] for f in public["findings"] if f["rule_id"] == "share-alike"] == ["WARN"]

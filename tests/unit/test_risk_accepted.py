@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from atlas_mlplugin.policy.acceptance import epoch_ms_of, refusals
+from atlas_mlplugin.policy.acceptance import acceptances_on_entity, epoch_ms_of, refusals
 from atlas_mlplugin.policy.evaluate import evaluate
 from atlas_mlplugin.policy.model import Acceptance, CheckReport, Evidence, ReleaseContext, UpstreamTag
 from atlas_mlplugin.policy.render import render_json, render_markdown, render_text
@@ -195,3 +195,12 @@ def test_accept_refuses_a_past_date_but_takes_today_and_needs_a_reason_or_ticket
         "expiry date 2024-04-30 is in the past; give a date from 2024-05-01 on"]
     assert refusals(acceptance(RULE, ticket=None), load_policy(), today=NOW.date()) == [
         "say why the risk is acceptable: give a reason or a ticket"]
+
+
+def test_an_acceptance_on_the_release_entity_is_read_but_not_a_copy_propagated_to_it() -> None:
+    attrs = {"ruleIds": [RULE], "approver": "dpo", "reason": "r", "expiryDate": epoch_ms_of(date(2024, 6, 1))}
+    own, ignored = acceptances_on_entity([{"typeName": "RiskAccepted", "attributes": attrs, "entityGuid": "rel"},
+                                          {"typeName": "RiskAccepted", "attributes": attrs, "entityGuid": "other"},
+                                          {"typeName": "ReleaseVerdict", "attributes": {}}], "rel", "m#release/x")
+    assert [(a.rules, a.recorded_on) for a in own] == [((RULE,), "m#release/x")] and ignored == []
+    assert check(PERSONAL, acceptances=tuple(own)).verdict == "PASS"
