@@ -43,13 +43,12 @@ def epoch_ms_of(day: date) -> int:
 def classification_of(acceptance: Acceptance, *, now: datetime) -> dict[str, Any]:
     """The RiskAccepted classification for Atlas; `propagate: false` because an acceptance is about this
     model only (Atlas's default would copy it onto every model built from this one)."""
+    # Every attribute, unset ones as null: Atlas's update keeps attributes it is not sent, so a replaced
+    # acceptance would otherwise keep the old decision's reason or ticket.
     attributes: dict[str, Any] = {"ruleIds": list(acceptance.rules), "sourceDatasets": list(acceptance.datasets),
-                                  "approver": acceptance.approver, "expiryDate": epoch_ms_of(acceptance.until),
+                                  "approver": acceptance.approver, "reason": acceptance.reason,
+                                  "ticket": acceptance.ticket, "expiryDate": epoch_ms_of(acceptance.until),
                                   "acceptedTime": int(now.timestamp() * 1000)}
-    if acceptance.reason:
-        attributes["reason"] = acceptance.reason
-    if acceptance.ticket:
-        attributes["ticket"] = acceptance.ticket
     return {"typeName": RISK_ACCEPTED, "attributes": attributes, "propagate": False}
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import ValidationError
+
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.errors import AtlasMlError, NotRegisteredError
 from atlas_mlplugin.mapping.names import ML_MODEL, ML_RELEASE
@@ -60,10 +62,19 @@ def release_acceptances(client: AtlasClient, model: str, context: ReleaseContext
 
 
 def current_acceptance(client: AtlasClient, model: str) -> Acceptance | None:
-    """The model's acceptance; None when it has none. Raises pydantic's ValidationError for an incomplete
-    record (e.g. one attached in the UI without an approver)."""
+    """The model's acceptance; None when it has none. AcceptanceRefused for an incomplete record (e.g. one
+    attached in the UI without an approver), which the check ignores."""
     found = own_acceptance(client, model_guid(client, model))
-    return None if found is None else acceptance_of_attributes(found.get("attributes") or {}, model)
+    if found is None:
+        return None
+    try:
+        return acceptance_of_attributes(found.get("attributes") or {}, model)
+    except ValidationError as exc:
+        fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors()}))
+        raise AcceptanceRefused(
+            f"{model} has an incomplete RiskAccepted ({fields} missing or empty; attributes: "
+            f"{found.get('attributes')}); the check ignores it: complete it in the Atlas UI, or record a new "
+            "one with atlas-ml accept --replace") from exc
 
 
 def record_acceptance(client: AtlasClient, model: str, acceptance: Acceptance, policy: Policy, *,

@@ -139,3 +139,30 @@ def test_an_acceptance_on_one_release_decision_covers_that_context_only(
     assert partner["findings"][0]["accepted"]["recorded_on"] == f"{model}#release/partner/non-commercial"
     public = json.loads(run("check", model, "--audience", "public", "--format", "json", "--no-record").output)
     assert [f["outcome"] for f in public["findings"] if f["rule_id"] == "share-alike"] == ["WARN"]
+
+
+def test_accept_keeps_an_existing_decision_unless_told_to_replace_it(
+        registry: GovernanceRegistry, client: AtlasClient, run: Callable[..., Result], uid: str) -> None:
+    _, model = trained_on(registry, uid, license="CC-BY-SA-4.0", personal_data_categories=["face"])
+    until = (date.today() + timedelta(days=20)).isoformat()
+    base = ("accept", model, "--approver", "dpo", "--reason", "reviewed", "--until", until)
+    assert run(*base, "--rule", RULE).exit_code == 0
+    second = run(*base, "--rule", "share-alike")
+    assert second.exit_code == 1 and "already has an acceptance" in second.output and "--replace" in second.output
+    replaced = run("accept", model, "--approver", "legal", "--ticket", "LEG-9", "--until", until, "--rule", RULE,
+                   "--rule", "share-alike", "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    listed = json.loads(run("accept", "--list", model, "--format", "json").output)
+    # Nothing of the replaced decision survives (its reason would misstate why this one was taken).
+    assert (listed["rules"], listed["approver"], listed["ticket"], listed["reason"]) == (
+        [RULE, "share-alike"], "legal", "LEG-9", None)
+    # Revoking one rule keeps the rest of the decision.
+    assert run("accept", "--revoke", model, "--rule", RULE).exit_code == 0
+    assert json.loads(run("accept", "--list", model, "--format", "json").output)["rules"] == ["share-alike"]
+    # A record left incomplete in the UI is named as such, not shown as a traceback.
+    guid = client.find_entity("ml_model", model)["entity"]["guid"]  # type: ignore[index]
+    client.delete_classification(guid, "RiskAccepted")
+    client.add_classifications(guid, [{"typeName": "RiskAccepted", "propagate": False,
+                                       "attributes": {"ruleIds": ["share-alike"], "approver": "dpo"}}])
+    listed = run("accept", "--list", model)
+    assert listed.exit_code == 1 and "incomplete RiskAccepted (until missing or empty" in listed.output
