@@ -27,7 +27,7 @@ def render_json(report: CheckReport) -> str:
 
 
 def render_text(report: CheckReport) -> str:
-    lines = [f"Release check: {report.verdict}",
+    lines = [f"Release check: {report.verdict}{_accepted_count(report)}",
              f"Model:   {report.model} ({report.model_guid})",
              f"Context: {_context(report.context)}",
              f"Policy:  {report.policy}; checked {report.checked_at.isoformat()}", ""]
@@ -50,7 +50,7 @@ def render_text(report: CheckReport) -> str:
 
 
 def render_markdown(report: CheckReport) -> str:
-    lines = [f"# Release check: **{report.verdict}**", "",
+    lines = [f"# Release check: **{report.verdict}**{_accepted_count(report)}", "",
              f"- Model: `{report.model}` (`{report.model_guid}`)",
              f"- Context: {_context(report.context)}",
              f"- Policy: `{report.policy}`; checked {report.checked_at.isoformat()}", "",
@@ -117,6 +117,12 @@ def _context(context: ReleaseContext) -> str:
 def _source(finding: Finding) -> str:
     name = finding.source_qualified_name or finding.source_guid or "unknown"
     return name + (" (deleted from the catalog)" if finding.source_deleted else "")
+
+
+def _accepted_count(report: CheckReport) -> str:
+    # A PASS that holds only because risks were accepted should say so at first sight.
+    count = sum(1 for f in report.findings if f.accepted is not None)
+    return f" ({count} finding{'s' if count > 1 else ''} accepted)" if count else ""
 
 
 def _accepted(by: AcceptedBy, severity: str) -> str:

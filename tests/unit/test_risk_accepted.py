@@ -158,6 +158,7 @@ def test_every_output_shows_who_accepted_why_and_until_when_and_what_lapsed() ->
     report = check(PERSONAL, tag("NonCommercial", FACES, licenseId="CC-BY-NC-4.0"),
                    accepted_tag(ticket="GOV-12"), accepted_tag(ruleIds=["share-alike"]))
     text = render_text(report)
+    assert text.startswith("Release check: BLOCK (1 finding accepted)\n")
     assert "ACCEPTED  personal-data-public-weights" in text
     assert "accepted (BLOCK otherwise) by dpo@example.org until 2024-06-30: privacy review PR-7 passed; ticket GOV-12" \
         in text
