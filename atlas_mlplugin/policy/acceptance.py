@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from atlas_mlplugin.errors import AtlasMlError
 from atlas_mlplugin.mapping import names
 from atlas_mlplugin.model.tags import UpstreamTag
-from atlas_mlplugin.policy.model import Acceptance, AcceptedBy, Finding, IgnoredAcceptance
+from atlas_mlplugin.policy.model import Acceptance, AcceptedBy, CheckReport, Finding, IgnoredAcceptance
 from atlas_mlplugin.policy.rules import Policy
 
 RISK_ACCEPTED = names.RISK_ACCEPTED
@@ -183,3 +183,9 @@ def refusals(acceptance: Acceptance, policy: Policy, *, today: date) -> list[str
     if not (acceptance.reason or acceptance.ticket):
         problems.append("say why the risk is acceptable: give a reason or a ticket")
     return problems
+
+
+def recheck_after(report: CheckReport) -> date | None:
+    """The last day of the earliest acceptance the verdict relies on: from the day after, the same facts give
+    another verdict, so a re-check is due (what `watch` schedules). None: no finding is accepted."""
+    return min((f.accepted.until for f in report.findings if f.accepted is not None), default=None)

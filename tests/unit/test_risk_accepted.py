@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from atlas_mlplugin.policy.acceptance import acceptances_on_entity, epoch_ms_of, refusals
+from atlas_mlplugin.policy.acceptance import acceptances_on_entity, epoch_ms_of, recheck_after, refusals
 from atlas_mlplugin.policy.evaluate import evaluate
 from atlas_mlplugin.policy.model import Acceptance, CheckReport, Evidence, ReleaseContext, UpstreamTag
 from atlas_mlplugin.policy.render import render_json, render_markdown, render_text
@@ -205,3 +205,10 @@ def test_an_acceptance_on_the_release_entity_is_read_but_not_a_copy_propagated_t
                                           {"typeName": "ReleaseVerdict", "attributes": {}}], "rel", "m#release/x")
     assert [(a.rules, a.recorded_on) for a in own] == [((RULE,), "m#release/x")] and ignored == []
     assert check(PERSONAL, acceptances=tuple(own)).verdict == "PASS"
+
+
+def test_the_report_says_when_the_verdict_must_be_checked_again() -> None:
+    report = check(PERSONAL, tag("ShareAlike", FACES, licenseId="CC-BY-SA-4.0"),
+                   accepted_tag(ruleIds=[RULE, "share-alike"], expiryDate=epoch_ms_of(date(2024, 5, 20))))
+    assert recheck_after(report) == date(2024, 5, 20)
+    assert recheck_after(check(PERSONAL)) is None
