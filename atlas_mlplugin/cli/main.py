@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "spool": "atlas_mlplugin.cli.spool:spool",
     "check": "atlas_mlplugin.cli.policy:check",
     "impact": "atlas_mlplugin.cli.policy:impact",
+    "watch": "atlas_mlplugin.cli.watch:watch",
     "ingest": "atlas_mlplugin.cli.ingest:ingest",
     "serve": "atlas_mlplugin.cli.ingest:serve",
     "spark": "atlas_mlplugin.cli.spark:spark",

@@ -1,0 +1,93 @@
+"""`atlas-ml watch` on the real Atlas and its embedded Kafka: a retraction re-checks every downstream model,
+changes its recorded verdict and alerts once per model, through restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.atlas.config import AtlasSettings
+from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.model import DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.policy.check import check_model
+from atlas_mlplugin.policy.model import ReleaseContext
+from atlas_mlplugin.transport.settings import KafkaSettings
+from tests.webhook_server import webhook_receiver
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+PUBLIC = ReleaseContext(audience="public")
+MODELS = int(os.environ.get("WATCH_TEST_MODELS", "5"))
+
+
+def watch_once(atlas_settings: AtlasSettings, kafka_settings: KafkaSettings, *args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ATLAS_URL": atlas_settings.url,
+           "ATLAS_USER": atlas_settings.username or "",
+           "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else "",
+           "ATLAS_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers}
+    done = subprocess.run([sys.executable, "-m", "atlas_mlplugin.cli.main", "watch", "--once", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_retraction_changes_every_downstream_verdict_once_with_one_alert_each(
+        registry: GovernanceRegistry, client: AtlasClient, atlas_settings: AtlasSettings,
+        kafka_settings: KafkaSettings, uid: str, tmp_path: Path) -> None:
+    retracted, other = f"file:///{uid}/retracted", f"file:///{uid}/other"
+    for qn in (retracted, other):
+        registry.register_dataset(DatasetSpec(qualified_name=qn, name=qn.rsplit("/", 1)[1], license="CC0-1.0"))
+    models = []
+    for i in range(MODELS + 1):  # the last one is trained on the other dataset: it must stay quiet
+        model = ModelSpec(qualified_name=f"models/{uid}/m{i}", name=f"m{i}")
+        registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-{i}", name=f"m{i}",
+                                                     inputs=[retracted if i < MODELS else other], outputs=[model]))
+        assert check_model(client, model.qualified_name, PUBLIC, record=True).verdict == "PASS"
+        models.append(model.qualified_name)
+    downstream, bystander = models[:MODELS], models[MODELS]
+
+    alerts = tmp_path / "alerts.jsonl"
+    group = ["--group-id", f"test-watch-{uid}", "--alerts-file", str(alerts)]
+    with webhook_receiver(fail_first=1) as hook:
+        args = [*group, "--webhook", hook.url]
+        watch_once(atlas_settings, kafka_settings, *args)  # a new group starts now: nothing to say yet
+        assert lines(alerts) == []
+
+        started = time.monotonic()
+        registry.retract_dataset(retracted, "withdrawn by its publisher")
+        deadline = time.monotonic() + 120
+        while len(lines(alerts)) < MODELS and time.monotonic() < deadline:
+            watch_once(atlas_settings, kafka_settings, *args)  # each run a restart, resuming from its commit
+        elapsed = time.monotonic() - started
+
+        got = lines(alerts)
+        assert sorted(a["model"] for a in got) == sorted(downstream), got  # once each, and only those
+        for alert in got:
+            assert (alert["previous_verdict"], alert["verdict"]) == ("PASS", "BLOCK")
+            assert retracted in alert["sources"] and alert["blocked_by"]
+            assert str(alert["model"]) in str(alert["text"]) and "BLOCK" in str(alert["text"])
+        for qn in downstream:  # the verdict is recorded where officers look
+            release = client.find_entity("ml_release", f"{qn}#release/public/non-commercial")
+            assert release and release["entity"]["attributes"]["verdict"] == "BLOCK"
+        # The webhook refused its first request; the retry delivered it, and nothing twice.
+        assert hook.requests == MODELS + 1
+        assert sorted(b["model"] for b in hook.bodies) == sorted(downstream)
+
+        # Our own write-backs are notifications too; re-reading them (and restarting) repeats nothing.
+        time.sleep(3)
+        watch_once(atlas_settings, kafka_settings, *args)
+        watch_once(atlas_settings, kafka_settings, *args)
+        assert len(lines(alerts)) == MODELS and len(hook.bodies) == MODELS
+    assert bystander not in {a["model"] for a in lines(alerts)}
+    print(f"\n[watch] {MODELS} downstream models: retract -> last alert {elapsed:.1f} s "
+          f"(--once runs, each a process start)", file=sys.stderr)
