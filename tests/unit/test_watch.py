@@ -158,3 +158,19 @@ def test_the_webhook_gives_up_with_a_clear_error() -> None:
         WebhookSink(hook.url, attempts=2, backoff=0.01).send(alert_of(MODEL, PASSED, BLOCKED))
     with pytest.raises(AlertDeliveryError, match="ConnectionError"):
         WebhookSink(hook.url, attempts=1, timeout=1).send(alert_of(MODEL, PASSED, BLOCKED))
+
+
+def test_the_captured_lifecycle_rechecks_a_changed_model_and_not_a_deleted_one() -> None:
+    notes = [decode_entity_notification(encoded(r["value"])) for r in VECTORS]
+    by_model: dict[str, list[Any]] = {}
+    for note in notes:
+        assert note is not None
+        if note.entity.typeName == "ml_model":
+            by_model.setdefault(note.entity.qualified_name or "", []).append(note)
+    retracted, deleted = by_model["models/0a1b2c3d/m1"], by_model["models/4e5f6a7b/m0"]
+    assert list(affected_models(retracted)) == [retracted[0].entity.guid]
+    ops = [n.operationType.value for n in deleted]
+    assert ops == ["ENTITY_CREATE", "ENTITY_UPDATE", "CLASSIFICATION_UPDATE", "CLASSIFICATION_DELETE",
+                   "ENTITY_DELETE"]
+    assert affected_models(deleted[:1]) == {}  # created: no release context recorded yet
+    assert affected_models(deleted[:4]) and affected_models(deleted) == {}
