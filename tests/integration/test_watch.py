@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,14 +28,34 @@ PUBLIC = ReleaseContext(audience="public")
 MODELS = int(os.environ.get("WATCH_TEST_MODELS", "5"))
 
 
+def cli_env(atlas_settings: AtlasSettings, kafka_settings: KafkaSettings) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "ATLAS_URL": atlas_settings.url,
+            "ATLAS_USER": atlas_settings.username or "",
+            "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else "",
+            "ATLAS_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers}
+
+
+WATCH = [sys.executable, "-m", "atlas_mlplugin.cli.main", "watch"]
+
+
 def watch_once(atlas_settings: AtlasSettings, kafka_settings: KafkaSettings, *args: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "ATLAS_URL": atlas_settings.url,
-           "ATLAS_USER": atlas_settings.username or "",
-           "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else "",
-           "ATLAS_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers}
-    done = subprocess.run([sys.executable, "-m", "atlas_mlplugin.cli.main", "watch", "--once", *args], env=env,
+    done = subprocess.run([*WATCH, "--once", *args], env=cli_env(atlas_settings, kafka_settings),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+def downstream_models(registry: GovernanceRegistry, client: AtlasClient, uid: str, count: int) -> tuple[str, list[str]]:
+    """A dataset and `count` models trained on it (one run each), each with a recorded PASS for a public release."""
+    dataset = f"file:///{uid}/retracted"
+    registry.register_dataset(DatasetSpec(qualified_name=dataset, name="retracted", license="CC0-1.0"))
+    models = []
+    for i in range(count):
+        model = ModelSpec(qualified_name=f"models/{uid}/d{i}", name=f"d{i}")
+        registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-d{i}", name=f"d{i}", inputs=[dataset],
+                                                     outputs=[model]))
+        assert check_model(client, model.qualified_name, PUBLIC, record=True).verdict == "PASS"
+        models.append(model.qualified_name)
+    return dataset, models
 
 
 def lines(path: Path) -> list[dict[str, object]]:
@@ -91,3 +112,34 @@ def test_a_retraction_changes_every_downstream_verdict_once_with_one_alert_each(
     assert bystander not in {a["model"] for a in lines(alerts)}
     print(f"\n[watch] {MODELS} downstream models: retract -> last alert {elapsed:.1f} s "
           f"(--once runs, each a process start)", file=sys.stderr)
+
+
+def test_a_running_watcher_alerts_each_model_once_and_stops_cleanly_on_sigterm(
+        registry: GovernanceRegistry, client: AtlasClient, atlas_settings: AtlasSettings,
+        kafka_settings: KafkaSettings, uid: str, tmp_path: Path) -> None:
+    dataset, models = downstream_models(registry, client, uid, MODELS)
+    alerts = tmp_path / "alerts.jsonl"
+    args = ["--group-id", f"test-watch-{uid}", "--alerts-file", str(alerts)]
+    watch_once(atlas_settings, kafka_settings, *args)  # the group's starting point, so nothing races the start
+    log = (tmp_path / "watch.log").open("w")
+    watcher = subprocess.Popen([*WATCH, *args], env=cli_env(atlas_settings, kafka_settings), stderr=log)
+    try:
+        started = time.monotonic()
+        registry.retract_dataset(dataset, "withdrawn by its publisher")
+        deadline = started + 300
+        while len(lines(alerts)) < len(models) and time.monotonic() < deadline and watcher.poll() is None:
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        assert sorted(a["model"] for a in lines(alerts)) == sorted(models)
+        time.sleep(5)  # our own write-backs come back as notifications: they must not alert again
+        assert len(lines(alerts)) == len(models)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        code = watcher.wait(timeout=60)
+        log.close()
+    assert code == 0, (tmp_path / "watch.log").read_text()
+    assert "verdicts changed" in (tmp_path / "watch.log").read_text()
+    watch_once(atlas_settings, kafka_settings, *args)  # restarted: everything was committed, nothing repeats
+    assert len(lines(alerts)) == len(models)
+    print(f"\n[watch] {len(models)} downstream models: retract -> last alert {elapsed:.1f} s (running watcher)",
+          file=sys.stderr)
