@@ -141,5 +141,6 @@ def test_a_running_watcher_alerts_each_model_once_and_stops_cleanly_on_sigterm(
     assert "verdicts changed" in (tmp_path / "watch.log").read_text()
     watch_once(atlas_settings, kafka_settings, *args)  # restarted: everything was committed, nothing repeats
     assert len(lines(alerts)) == len(models)
-    print(f"\n[watch] {len(models)} downstream models: retract -> last alert {elapsed:.1f} s (running watcher)",
-          file=sys.stderr)
+    totals = (tmp_path / "watch.log").read_text().strip().splitlines()[-1]
+    print(f"\n[watch] {len(models)} downstream models: retract -> last alert {elapsed:.1f} s (running watcher; "
+          f"{totals})", file=sys.stderr)
