@@ -6,6 +6,7 @@ models, see transport/notification.py); only the models' own events matter, sinc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from atlas_mlplugin.mapping import names as n
@@ -34,3 +35,37 @@ def affected_models(notifications: Iterable[EntityNotificationV2],
         if note.operationType in RECHECK_OPERATIONS:
             latest[entity.guid] = note
     return {guid: note for guid, note in latest.items() if guid not in deleted}
+
+
+def tag_fingerprint(note: EntityNotificationV2) -> str | None:
+    """What a notification tells of the facts a check reads on the model: its tags but the verdict's own, with
+    their sources and attributes; None when the header carries no classifications (some ENTITY_UPDATEs)."""
+    if not note.entity.classificationNames and not note.entity.classifications:
+        return None
+    tags = sorted(json.dumps([c.typeName, c.entityGuid, c.attributes], sort_keys=True, default=str)
+                  for c in note.entity.classifications if c.typeName != n.RELEASE_VERDICT)
+    return "\n".join(tags)
+
+
+class CheckedTags:
+    """The tags each model had when it was last re-checked, so that the notifications our own write-back
+    causes (the verdict's tag and attributes updated, the upstream tags unchanged) are not re-checked again.
+    In memory only: after a restart such a model is re-checked once more, finds its verdict unchanged and
+    stays quiet; bounded, oldest forgotten first."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._seen: dict[str, str] = {}
+
+    def unchanged(self, note: EntityNotificationV2) -> bool:
+        fingerprint = tag_fingerprint(note)
+        return fingerprint is not None and self._seen.get(note.entity.guid) == fingerprint \
+            and note.operationType in (EntityOperation.ENTITY_UPDATE, EntityOperation.CLASSIFICATION_UPDATE)
+
+    def checked(self, note: EntityNotificationV2) -> None:
+        fingerprint = tag_fingerprint(note)
+        self._seen.pop(note.entity.guid, None)
+        if fingerprint is not None:
+            self._seen[note.entity.guid] = fingerprint
+            while len(self._seen) > self.limit:
+                self._seen.pop(next(iter(self._seen)))

@@ -28,7 +28,7 @@ from atlas_mlplugin.transport.notification import (
 )
 from atlas_mlplugin.transport.settings import KafkaSettings
 from atlas_mlplugin.watch.alerts import AlertSink
-from atlas_mlplugin.watch.coalesce import affected_models
+from atlas_mlplugin.watch.coalesce import CheckedTags, affected_models
 from atlas_mlplugin.watch.recheck import RecheckStats, recheck
 
 log = logger(__name__)
@@ -69,6 +69,7 @@ class Watcher:
         self._next: dict[int, int] = {}  # partition -> next offset to read (what a commit records)
         self._pending: dict[str, list[NotificationStringMessage]] = {}  # split parts by msgId
         self._dirty = False
+        self._checked = CheckedTags()
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         committed = consumer.committed(partitions, timeout=30)
@@ -133,11 +134,13 @@ class Watcher:
                 note = None
             if note is not None:
                 notes.append(note)
-        models = affected_models(notes)
+        models = {guid: note for guid, note in affected_models(notes).items() if not self._checked.unchanged(note)}
         stats = None
         if models:
             stats = recheck(self.client, list(models), self.policy, self.sinks,
                             event_times={g: note.eventTime for g, note in models.items() if note.eventTime})
+            for note in models.values():
+                self._checked.checked(note)
         for record in records:  # the work is done: now the offsets may move
             if not record.error():
                 self._next[record.partition()] = record.offset() + 1

@@ -174,3 +174,22 @@ def test_the_captured_lifecycle_rechecks_a_changed_model_and_not_a_deleted_one()
                    "ENTITY_DELETE"]
     assert affected_models(deleted[:1]) == {}  # created: no release context recorded yet
     assert affected_models(deleted[:4]) and affected_models(deleted) == {}
+
+
+def test_our_own_write_back_is_not_rechecked_but_a_changed_upstream_tag_is() -> None:
+    from atlas_mlplugin.watch.coalesce import CheckedTags
+
+    checked = CheckedTags()
+    retracted = _note("g", "CLASSIFICATION_ADD")
+    assert not checked.unchanged(retracted)
+    checked.checked(retracted)
+    ours = _note("g", "CLASSIFICATION_UPDATE")  # the verdict tag rewritten, upstream tags as they were
+    for tag in ours.entity.classifications:
+        if tag.typeName == "ReleaseVerdict":
+            tag.attributes = {"verdict": "BLOCK"}
+    assert checked.unchanged(ours)
+    corrected = _note("g", "CLASSIFICATION_UPDATE")
+    next(t for t in corrected.entity.classifications if t.typeName == "Retracted").attributes = {"reason": "other"}
+    assert not checked.unchanged(corrected)  # the retraction's facts changed: check again
+    assert not checked.unchanged(_note("g", "CLASSIFICATION_DELETE"))  # a tag removed is always re-checked
+    assert not checked.unchanged(_note("other", "CLASSIFICATION_UPDATE"))
