@@ -47,10 +47,11 @@ def watch(ctx: click.Context, start: str | None, alerts_file: Path | None, webho
     policy = load_policy(policy_file)
     settings = load_kafka_settings(ctx.obj["config"])
     sinks: list[AlertSink] = []
-    stream: Any = alerts_file.open("a", encoding="utf-8") if alerts_file else sys.stdout
-    sinks.append(JsonLinesSink(stream))
+    # The webhook first: when it fails the batch is replayed, and the line already written would be repeated.
     if webhook:
         sinks.append(WebhookSink(webhook, timeout=webhook_timeout, attempts=webhook_attempts))
+    stream: Any = alerts_file.open("a", encoding="utf-8") if alerts_file else sys.stdout
+    sinks.append(JsonLinesSink(stream))
     stopping = False
 
     def stop(signum: int, frame: object) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.atlas.errors import ConfigError
+from atlas_mlplugin.atlas.errors import AtlasServerError, AtlasUnavailableError, ConfigError
 from atlas_mlplugin.policy.rules import Policy
 from atlas_mlplugin.scrubbing import logger
 from atlas_mlplugin.transport.kafka import INSTALL_HINT
@@ -27,7 +27,7 @@ from atlas_mlplugin.transport.notification import (
     split_part,
 )
 from atlas_mlplugin.transport.settings import KafkaSettings
-from atlas_mlplugin.watch.alerts import AlertSink
+from atlas_mlplugin.watch.alerts import AlertDeliveryError, AlertSink
 from atlas_mlplugin.watch.coalesce import CheckedTags, affected_models
 from atlas_mlplugin.watch.recheck import RecheckStats, recheck
 
@@ -39,6 +39,9 @@ BATCH_SIZE = 1000  # records per poll: a 300-model retraction (~3 records per mo
 Start = Literal["committed", "beginning", "now"]
 # Settings of the hook producer that a consumer also needs: the broker and how to authenticate to it.
 _CLIENT_KEYS = ("bootstrap.servers", "security.protocol", "sasl.", "ssl.", "client.id")
+# Failures a running watcher outlasts: it replays the uncommitted batch after a pause instead of exiting.
+TRANSIENT = (AtlasUnavailableError, AtlasServerError, AlertDeliveryError)
+MAX_PAUSE = 300.0
 
 
 @dataclass
@@ -148,17 +151,42 @@ class Watcher:
         self._commit()
         return stats
 
+    def _rewind(self) -> None:
+        """Read the failed batch again: back to the offsets of the last finished one."""
+        from confluent_kafka import TopicPartition
+
+        self._pending.clear()  # parts of split messages come again too
+        for partition, offset in self._next.items():
+            self._consumer.seek(TopicPartition(self.topic, partition, offset))
+
     def run(self, *, once: bool = False, assign_timeout: float = 60.0, poll: float = 1.0,
-            should_stop: Callable[[], bool] = lambda: False) -> WatchTotals:
-        """Until `should_stop()` (or, with once, until the topic's end as of now is processed)."""
+            should_stop: Callable[[], bool] = lambda: False, pause: float = 2.0,
+            sleep: Callable[[float], None] = time.sleep) -> WatchTotals:
+        """Until `should_stop()` (or, with once, until the topic's end as of now is processed). A running
+        watcher outlasts Atlas or the webhook being down (TRANSIENT): it pauses, doubling up to MAX_PAUSE,
+        and replays the batch; with once such a failure ends the run (cron runs it again)."""
         totals = WatchTotals()
         self._consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         started = time.monotonic()
+        failures = 0
         try:
             while not should_stop():
                 records = self._consumer.consume(num_messages=BATCH_SIZE, timeout=poll)
                 if records:
-                    stats = self.process(records)
+                    try:
+                        stats = self.process(records)
+                    except TRANSIENT as exc:
+                        if once:
+                            raise
+                        failures += 1
+                        delay = min(MAX_PAUSE, pause * 2 ** (failures - 1))
+                        log.warning("%s; reading the batch again in %.0f s", exc, delay)
+                        self._rewind()
+                        until = time.monotonic() + delay
+                        while time.monotonic() < until and not should_stop():  # SIGTERM need not wait
+                            sleep(min(1.0, until - time.monotonic()))
+                        continue
+                    failures = 0
                     totals.records += len(records)
                     totals.batches += 1
                     if stats:
