@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.atlas.errors import AtlasNotFoundError
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.policy.evaluate import evaluate
 from atlas_mlplugin.policy.gather import collect_evidence
@@ -82,7 +83,19 @@ def load_models(client: AtlasClient, guids: Sequence[str]) -> tuple[list[Watched
     models: list[tuple[dict[str, Any], list[str]]] = []
     for chunk in _chunks(list(guids), GUID_CHUNK):
         calls += 1
-        for entity in client.get_entities(chunk, min_ext_info=True).get("entities", []):
+        try:
+            found = client.get_entities(chunk, min_ext_info=True).get("entities", [])
+        except AtlasNotFoundError:
+            # One guid purged since its notification fails Atlas's whole bulk read (404): read the chunk
+            # one by one so that the others are still re-checked, and the batch does not fail forever.
+            found = []
+            for guid in chunk:
+                calls += 1
+                try:
+                    found.append(client.get_entity(guid, min_ext_info=True)["entity"])
+                except AtlasNotFoundError:
+                    log.info("model %s is no longer in Atlas; nothing to re-check", guid)
+        for entity in found:
             if entity.get("status") == "DELETED":
                 continue
             refs = (entity.get("relationshipAttributes") or {}).get(n.MODEL_RELEASES) or []

@@ -173,3 +173,17 @@ def test_a_running_watcher_outlasts_a_webhook_outage_and_delivers_each_alert_onc
         assert "reading the batch again" in text
         assert sorted(b["model"] for b in hook.bodies) == sorted(models)  # none lost, none twice
         assert sorted(a["model"] for a in lines(alerts)) == sorted(models)
+
+
+def test_a_model_gone_from_atlas_does_not_stop_the_others_from_being_rechecked(
+        registry: GovernanceRegistry, client: AtlasClient, uid: str) -> None:
+    from atlas_mlplugin.policy.rules import load_policy
+    from atlas_mlplugin.watch.recheck import recheck
+
+    dataset, models = downstream_models(registry, client, uid, 2)
+    registry.retract_dataset(dataset, "withdrawn by its publisher")
+    guids = [client.find_entity("ml_model", qn)["entity"]["guid"] for qn in models]  # type: ignore[index]
+    purged = "00000000-0000-4000-8000-000000000000"  # as a model purged after its notification looks
+    stats = recheck(client, [guids[0], purged, guids[1]], load_policy(None), [])
+    assert stats.models == 2 and stats.changed == 2
+    assert {a.model for a in stats.alerts} == set(models)
