@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import ValidationError
+
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.errors import AtlasNotFoundError
 from atlas_mlplugin.mapping import names as n
@@ -70,8 +72,13 @@ def recorded_release(attributes: dict[str, Any]) -> RecordedRelease | None:
     if audience not in ("internal", "partner", "public"):
         return None
     ships = attributes.get("ships") or ["weights"]
-    context = ReleaseContext(audience=audience, commercial=bool(attributes.get("commercial")),
-                             ships=frozenset(ships))  # type: ignore[arg-type]
+    try:
+        context = ReleaseContext(audience=audience, commercial=bool(attributes.get("commercial")),
+                                 ships=frozenset(ships))
+    except ValidationError as exc:  # edited by hand: skip it rather than fail (and replay) the batch forever
+        log.warning("ml_release %s holds a context the check cannot use; not re-checked: %s",
+                    attributes.get(n.QUALIFIED_NAME), exc)
+        return None
     return RecordedRelease(qualified_name=str(attributes.get(n.QUALIFIED_NAME)), context=context,
                            verdict=attributes.get("verdict"), summary=attributes.get(n.DESCRIPTION))
 

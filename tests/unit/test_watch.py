@@ -112,6 +112,7 @@ def test_the_recorded_release_context_is_read_back() -> None:
     assert release.context == ReleaseContext(audience="partner", commercial=True,
                                              ships=frozenset({"weights", "outputs"}))
     assert recorded_release({"qualifiedName": "x"}) is None  # not written by our check
+    assert recorded_release({"qualifiedName": "x", "audience": "public", "ships": ["source-code"]}) is None
 
 
 def _report(verdict: str, findings: list[Finding]) -> CheckReport:
