@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "check": "atlas_mlplugin.cli.policy:check",
     "impact": "atlas_mlplugin.cli.policy:impact",
     "accept": "atlas_mlplugin.cli.accept:accept",
+    "watch": "atlas_mlplugin.cli.watch:watch",
     "ingest": "atlas_mlplugin.cli.ingest:ingest",
     "serve": "atlas_mlplugin.cli.ingest:serve",
     "spark": "atlas_mlplugin.cli.spark:spark",

@@ -208,3 +208,98 @@ def decode(values: list[bytes]) -> dict[str, Any]:
     if tuple(int(x) for x in envelope.version.version.split(".")) > (1, 0, 0):
         raise ValueError(f"notification version {envelope.version.version} is newer than {CURRENT_VERSION}")
     return envelope.message
+
+
+# --- What Atlas publishes on ATLAS_ENTITIES (read by `atlas-ml watch`) -------------------------------------------
+#
+# Captured from Atlas 2.1.0 (tests/vectors/entity_notifications.json): the same envelope as the hook's, with
+# `version` {"version": "1.0.0", "versionParts": [1]} and no key; `message` is an EntityNotificationV2,
+# `{"type": "ENTITY_NOTIFICATION_V2", "entity": <AtlasEntityHeader>, "operationType": ..., "eventTime": <ms>}`.
+# The header carries the entity's *current* classifications (direct and propagated, each with the guid of
+# the entity it comes from), not the change. A propagated tag gives one CLASSIFICATION_ADD per entity it
+# reaches (processes, datasets, models), all with the same eventTime, published once the transaction commits.
+# Models are read leniently (extra fields ignored): the server adds header fields between versions.
+
+
+class EntityOperation(str, Enum):
+    ENTITY_CREATE = "ENTITY_CREATE"
+    ENTITY_UPDATE = "ENTITY_UPDATE"
+    ENTITY_DELETE = "ENTITY_DELETE"
+    CLASSIFICATION_ADD = "CLASSIFICATION_ADD"
+    CLASSIFICATION_DELETE = "CLASSIFICATION_DELETE"
+    CLASSIFICATION_UPDATE = "CLASSIFICATION_UPDATE"
+    ENTITY_IMPORT_CREATE = "ENTITY_IMPORT_CREATE"
+    ENTITY_IMPORT_UPDATE = "ENTITY_IMPORT_UPDATE"
+    ENTITY_IMPORT_DELETE = "ENTITY_IMPORT_DELETE"
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class NotifiedClassification(_Lenient):
+    typeName: str
+    attributes: dict[str, Any] | None = None
+    entityGuid: str | None = None  # the entity the tag is attached to: another guid means it was propagated
+    propagate: bool | None = None
+
+
+class NotifiedEntity(_Lenient):
+    """AtlasEntityHeader as notifications carry it: the entity's identity and its tags after the change."""
+
+    typeName: str
+    guid: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    status: str | None = None
+    classificationNames: list[str] = Field(default_factory=list)
+    classifications: list[NotifiedClassification] = Field(default_factory=list)
+
+    @property
+    def qualified_name(self) -> str | None:
+        value = self.attributes.get("qualifiedName")
+        return value if isinstance(value, str) else None
+
+
+class EntityNotificationV2(_Lenient):
+    type: Literal["ENTITY_NOTIFICATION_V2"]
+    entity: NotifiedEntity
+    operationType: EntityOperation
+    eventTime: int | None = None  # ms; the time of the change in Atlas, shared by every entity a tag reached
+
+
+def decode_entity_notification(value: bytes) -> EntityNotificationV2 | None:
+    """One ATLAS_ENTITIES record as Atlas 2.1.0 writes it; None for what is not an entity notification V2
+    (a V1 ENTITY_NOTIFICATION from an old server, or a part of a split message, which the caller must join
+    with the others of its msgId first: see `join_parts`). Raises ValueError on a malformed record."""
+    raw = json.loads(value)
+    if not isinstance(raw, dict):
+        raise ValueError("an ATLAS_ENTITIES record that is not a JSON object")
+    if raw.get("msgSplitCount", 1) > 1:
+        return None
+    if raw.get("msgCompressionKind") == CompressionKind.GZIP.value and isinstance(raw.get("message"), str):
+        raw = json.loads(gzip.decompress(base64.b64decode(raw["message"])))
+    version = str((raw.get("version") or {}).get("version", CURRENT_VERSION))
+    if tuple(int(x) for x in version.split(".")) > (1, 0, 0):
+        raise ValueError(f"notification version {version} is newer than {CURRENT_VERSION}")
+    message = raw.get("message")
+    if not isinstance(message, dict) or message.get("type") != "ENTITY_NOTIFICATION_V2":
+        return None
+    return EntityNotificationV2.model_validate(message)
+
+
+def split_part(value: bytes) -> NotificationStringMessage | None:
+    """The part of a split message this record is, or None for a whole one."""
+    raw = json.loads(value)
+    if isinstance(raw, dict) and raw.get("msgSplitCount", 1) > 1:
+        known = set(NotificationStringMessage.model_fields) - {"version"}  # the server adds source ip, creator, time
+        return NotificationStringMessage.model_validate({k: raw[k] for k in raw if k in known})
+    return None
+
+
+def join_parts(parts: list[NotificationStringMessage]) -> bytes:
+    """The envelope a complete, in-order list of parts of one message carries (as Atlas's deserializer joins)."""
+    if [p.msgSplitIdx for p in parts] != list(range(parts[0].msgSplitCount)) or len({p.msgId for p in parts}) != 1:
+        raise ValueError("the parts of a split notification are missing, out of order or of several messages")
+    text = "".join(p.message for p in parts)
+    return gzip.decompress(base64.b64decode(text)) if parts[0].msgCompressionKind is CompressionKind.GZIP \
+        else base64.b64decode(text)

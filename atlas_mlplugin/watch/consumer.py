@@ -1,0 +1,208 @@
+"""The loop: poll a batch of ATLAS_ENTITIES records, re-check the models it names, then commit.
+
+Offsets are committed only after a batch's re-checks, alerts and write-backs are done (at-least-once); the
+re-check is idempotent (recheck.py), so a batch read twice after a crash alerts once. Where a consumer group
+starts: from its committed offsets; a group without any starts now (`--from-now`), not from the topic's whole
+history, unless `--from-beginning` says so. Either choice is committed at once, so `--once` runs of a new
+group (cron) see everything after the first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.atlas.errors import AtlasServerError, AtlasUnavailableError, ConfigError
+from atlas_mlplugin.policy.rules import Policy
+from atlas_mlplugin.scrubbing import logger
+from atlas_mlplugin.transport.kafka import INSTALL_HINT
+from atlas_mlplugin.transport.notification import (
+    EntityNotificationV2,
+    NotificationStringMessage,
+    decode_entity_notification,
+    join_parts,
+    split_part,
+)
+from atlas_mlplugin.transport.settings import KafkaSettings
+from atlas_mlplugin.watch.alerts import AlertDeliveryError, AlertSink
+from atlas_mlplugin.watch.coalesce import CheckedTags, affected_models
+from atlas_mlplugin.watch.recheck import RecheckStats, recheck
+
+log = logger(__name__)
+
+ENTITIES_TOPIC = "ATLAS_ENTITIES"
+DEFAULT_GROUP = "atlas-ml-watch"
+BATCH_SIZE = 1000  # records per poll: a 300-model retraction (~3 records per model) fits in one batch
+Start = Literal["committed", "beginning", "now"]
+# Settings of the hook producer that a consumer also needs: the broker and how to authenticate to it.
+_CLIENT_KEYS = ("bootstrap.servers", "security.protocol", "sasl.", "ssl.", "client.id")
+# Failures a running watcher outlasts: it replays the uncommitted batch after a pause instead of exiting.
+TRANSIENT = (AtlasUnavailableError, AtlasServerError, AlertDeliveryError)
+MAX_PAUSE = 300.0
+
+
+@dataclass
+class WatchTotals:
+    records: int = 0
+    batches: int = 0
+    models: int = 0
+    changed: int = 0
+    rest_calls: int = 0
+
+
+def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, str]:
+    base = {k: v for k, v in settings.producer_config().items() if k.startswith(_CLIENT_KEYS)}
+    return {**base, "group.id": group_id, "enable.auto.commit": "false", "auto.offset.reset": "latest",
+            # a batch of 300 models takes a while to re-check; do not let the group think we died
+            "max.poll.interval.ms": "900000"}
+
+
+class Watcher:
+    def __init__(self, client: AtlasClient, settings: KafkaSettings, policy: Policy, sinks: Sequence[AlertSink], *,
+                 group_id: str = DEFAULT_GROUP, topic: str = ENTITIES_TOPIC, start: Start = "committed") -> None:
+        try:
+            from confluent_kafka import Consumer
+        except ImportError as exc:
+            raise ConfigError(f"watch needs the Kafka client: {exc}", hint=INSTALL_HINT) from None
+        self.client, self.policy, self.sinks, self.topic, self.start = client, policy, sinks, topic, start
+        self._consumer: Any = Consumer(consumer_config(settings, group_id), logger=log)
+        self._next: dict[int, int] = {}  # partition -> next offset to read (what a commit records)
+        self._pending: dict[str, list[NotificationStringMessage]] = {}  # split parts by msgId
+        self._dirty = False
+        self._checked = CheckedTags()
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        committed = consumer.committed(partitions, timeout=30)
+        for partition, known in zip(partitions, committed, strict=True):
+            low, high = consumer.get_watermark_offsets(partition, timeout=30)
+            if self.start == "beginning":
+                partition.offset = low
+            elif self.start == "now" or known.offset < 0:
+                partition.offset = high
+            else:
+                partition.offset = max(known.offset, low)  # a committed offset the broker has since deleted
+            self._next[partition.partition] = partition.offset
+        self._dirty = True  # commit the starting point, so a new group's next run starts here too
+        consumer.assign(partitions)
+        log.info("watching %s from %s", self.topic, {p.partition: p.offset for p in partitions})
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        for partition in partitions:
+            self._next.pop(partition.partition, None)
+
+    def _decode(self, value: bytes) -> EntityNotificationV2 | None:
+        part = split_part(value)
+        if part is None:
+            return decode_entity_notification(value)
+        parts = self._pending.setdefault(part.msgId, [])
+        parts.append(part)
+        if len(parts) < part.msgSplitCount:
+            return None
+        del self._pending[part.msgId]
+        return decode_entity_notification(join_parts(sorted(parts, key=lambda p: p.msgSplitIdx)))
+
+    def _caught_up(self) -> bool:
+        if not self._next:
+            return False
+        from confluent_kafka import TopicPartition
+
+        for partition, offset in self._next.items():
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=30,
+                                                           cached=False)
+            if offset < high:
+                return False
+        return True
+
+    def _commit(self) -> None:
+        from confluent_kafka import TopicPartition
+
+        if self._next and self._dirty:
+            self._consumer.commit(offsets=[TopicPartition(self.topic, p, o) for p, o in self._next.items()],
+                                  asynchronous=False)
+            self._dirty = False
+
+    def process(self, records: list[Any]) -> RecheckStats | None:
+        notes: list[EntityNotificationV2] = []
+        for record in records:
+            if record.error():
+                log.warning("Kafka: %s", record.error())
+                continue
+            try:
+                note = self._decode(record.value())
+            except ValueError as exc:  # a record we cannot read must not stop every later verdict
+                log.warning("skipping %s[%d]@%d: %s", record.topic(), record.partition(), record.offset(), exc)
+                note = None
+            if note is not None:
+                notes.append(note)
+        models = {guid: note for guid, note in affected_models(notes).items() if not self._checked.unchanged(note)}
+        stats = None
+        if models:
+            stats = recheck(self.client, list(models), self.policy, self.sinks,
+                            event_times={g: note.eventTime for g, note in models.items() if note.eventTime})
+            for note in models.values():
+                self._checked.checked(note)
+        for record in records:  # the work is done: now the offsets may move
+            if not record.error():
+                self._next[record.partition()] = record.offset() + 1
+                self._dirty = True
+        self._commit()
+        return stats
+
+    def _rewind(self) -> None:
+        """Read the failed batch again: back to the offsets of the last finished one."""
+        from confluent_kafka import TopicPartition
+
+        self._pending.clear()  # parts of split messages come again too
+        for partition, offset in self._next.items():
+            self._consumer.seek(TopicPartition(self.topic, partition, offset))
+
+    def run(self, *, once: bool = False, assign_timeout: float = 60.0, poll: float = 1.0,
+            should_stop: Callable[[], bool] = lambda: False, pause: float = 2.0,
+            sleep: Callable[[float], None] = time.sleep) -> WatchTotals:
+        """Until `should_stop()` (or, with once, until the topic's end as of now is processed). A running
+        watcher outlasts Atlas or the webhook being down (TRANSIENT): it pauses, doubling up to MAX_PAUSE,
+        and replays the batch; with once such a failure ends the run (cron runs it again)."""
+        totals = WatchTotals()
+        self._consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        started = time.monotonic()
+        failures = 0
+        try:
+            while not should_stop():
+                records = self._consumer.consume(num_messages=BATCH_SIZE, timeout=poll)
+                if records:
+                    try:
+                        stats = self.process(records)
+                    except TRANSIENT as exc:
+                        if once:
+                            raise
+                        failures += 1
+                        delay = min(MAX_PAUSE, pause * 2 ** (failures - 1))
+                        log.warning("%s; reading the batch again in %.0f s", exc, delay)
+                        self._rewind()
+                        until = time.monotonic() + delay
+                        while time.monotonic() < until and not should_stop():  # SIGTERM need not wait
+                            sleep(min(1.0, until - time.monotonic()))
+                        continue
+                    failures = 0
+                    totals.records += len(records)
+                    totals.batches += 1
+                    if stats:
+                        totals.models += stats.models
+                        totals.changed += stats.changed
+                        totals.rest_calls += stats.rest_calls
+                else:
+                    self._commit()  # a starting point chosen on assignment
+                if once:
+                    if self._caught_up():
+                        self._commit()
+                        break
+                    if not self._next and time.monotonic() - started > assign_timeout:
+                        raise ConfigError(f"no partition of {self.topic} was assigned within {assign_timeout:.0f} s",
+                                          hint="check atlas.kafka.bootstrap.servers and that the topic exists "
+                                               "(Atlas creates it when it starts)")
+        finally:
+            self._consumer.close()
+        return totals

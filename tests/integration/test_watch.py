@@ -1,0 +1,189 @@
+"""`atlas-ml watch` on the real Atlas and its embedded Kafka: a retraction re-checks every downstream model,
+changes its recorded verdict and alerts once per model, through restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.atlas.config import AtlasSettings
+from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.model import DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.policy.check import check_model
+from atlas_mlplugin.policy.model import ReleaseContext
+from atlas_mlplugin.transport.settings import KafkaSettings
+from tests.webhook_server import webhook_receiver
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+PUBLIC = ReleaseContext(audience="public")
+MODELS = int(os.environ.get("WATCH_TEST_MODELS", "5"))
+
+
+def cli_env(atlas_settings: AtlasSettings, kafka_settings: KafkaSettings) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "ATLAS_URL": atlas_settings.url,
+            "ATLAS_USER": atlas_settings.username or "",
+            "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else "",
+            "ATLAS_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers}
+
+
+WATCH = [sys.executable, "-m", "atlas_mlplugin.cli.main", "watch"]
+
+
+def watch_once(atlas_settings: AtlasSettings, kafka_settings: KafkaSettings, *args: str) -> None:
+    done = subprocess.run([*WATCH, "--once", *args], env=cli_env(atlas_settings, kafka_settings),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def downstream_models(registry: GovernanceRegistry, client: AtlasClient, uid: str, count: int) -> tuple[str, list[str]]:
+    """A dataset and `count` models trained on it (one run each), each with a recorded PASS for a public release."""
+    dataset = f"file:///{uid}/retracted"
+    registry.register_dataset(DatasetSpec(qualified_name=dataset, name="retracted", license="CC0-1.0"))
+    models = []
+    for i in range(count):
+        model = ModelSpec(qualified_name=f"models/{uid}/d{i}", name=f"d{i}")
+        registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-d{i}", name=f"d{i}", inputs=[dataset],
+                                                     outputs=[model]))
+        assert check_model(client, model.qualified_name, PUBLIC, record=True).verdict == "PASS"
+        models.append(model.qualified_name)
+    return dataset, models
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_retraction_changes_every_downstream_verdict_once_with_one_alert_each(
+        registry: GovernanceRegistry, client: AtlasClient, atlas_settings: AtlasSettings,
+        kafka_settings: KafkaSettings, uid: str, tmp_path: Path) -> None:
+    retracted, other = f"file:///{uid}/retracted", f"file:///{uid}/other"
+    for qn in (retracted, other):
+        registry.register_dataset(DatasetSpec(qualified_name=qn, name=qn.rsplit("/", 1)[1], license="CC0-1.0"))
+    models = []
+    for i in range(MODELS + 1):  # the last one is trained on the other dataset: it must stay quiet
+        model = ModelSpec(qualified_name=f"models/{uid}/m{i}", name=f"m{i}")
+        registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-{i}", name=f"m{i}",
+                                                     inputs=[retracted if i < MODELS else other], outputs=[model]))
+        assert check_model(client, model.qualified_name, PUBLIC, record=True).verdict == "PASS"
+        models.append(model.qualified_name)
+    downstream, bystander = models[:MODELS], models[MODELS]
+
+    alerts = tmp_path / "alerts.jsonl"
+    group = ["--group-id", f"test-watch-{uid}", "--alerts-file", str(alerts)]
+    with webhook_receiver(fail_first=1) as hook:
+        args = [*group, "--webhook", hook.url]
+        watch_once(atlas_settings, kafka_settings, *args)  # a new group starts now: nothing to say yet
+        assert lines(alerts) == []
+
+        started = time.monotonic()
+        registry.retract_dataset(retracted, "withdrawn by its publisher")
+        deadline = time.monotonic() + 120
+        while len(lines(alerts)) < MODELS and time.monotonic() < deadline:
+            watch_once(atlas_settings, kafka_settings, *args)  # each run a restart, resuming from its commit
+        elapsed = time.monotonic() - started
+
+        got = lines(alerts)
+        assert sorted(a["model"] for a in got) == sorted(downstream), got  # once each, and only those
+        for alert in got:
+            assert (alert["previous_verdict"], alert["verdict"]) == ("PASS", "BLOCK")
+            assert retracted in alert["sources"] and alert["blocked_by"]
+            assert str(alert["model"]) in str(alert["text"]) and "BLOCK" in str(alert["text"])
+        for qn in downstream:  # the verdict is recorded where officers look
+            release = client.find_entity("ml_release", f"{qn}#release/public/non-commercial")
+            assert release and release["entity"]["attributes"]["verdict"] == "BLOCK"
+        # The webhook refused its first request; the retry delivered it, and nothing twice.
+        assert hook.requests == MODELS + 1
+        assert sorted(b["model"] for b in hook.bodies) == sorted(downstream)
+
+        # Our own write-backs are notifications too; re-reading them (and restarting) repeats nothing.
+        time.sleep(3)
+        watch_once(atlas_settings, kafka_settings, *args)
+        watch_once(atlas_settings, kafka_settings, *args)
+        assert len(lines(alerts)) == MODELS and len(hook.bodies) == MODELS
+    assert bystander not in {a["model"] for a in lines(alerts)}
+    print(f"\n[watch] {MODELS} downstream models: retract -> last alert {elapsed:.1f} s "
+          f"(--once runs, each a process start)", file=sys.stderr)
+
+
+def test_a_running_watcher_alerts_each_model_once_and_stops_cleanly_on_sigterm(
+        registry: GovernanceRegistry, client: AtlasClient, atlas_settings: AtlasSettings,
+        kafka_settings: KafkaSettings, uid: str, tmp_path: Path) -> None:
+    dataset, models = downstream_models(registry, client, uid, MODELS)
+    alerts = tmp_path / "alerts.jsonl"
+    args = ["--group-id", f"test-watch-{uid}", "--alerts-file", str(alerts)]
+    watch_once(atlas_settings, kafka_settings, *args)  # the group's starting point, so nothing races the start
+    log = (tmp_path / "watch.log").open("w")
+    watcher = subprocess.Popen([*WATCH, *args], env=cli_env(atlas_settings, kafka_settings), stderr=log)
+    try:
+        started = time.monotonic()
+        registry.retract_dataset(dataset, "withdrawn by its publisher")
+        retracted = time.monotonic() - started  # the REST call itself: Atlas propagates the tag within it
+        deadline = started + 300
+        while len(lines(alerts)) < len(models) and time.monotonic() < deadline and watcher.poll() is None:
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        assert sorted(a["model"] for a in lines(alerts)) == sorted(models)
+        time.sleep(5)  # our own write-backs come back as notifications: they must not alert again
+        assert len(lines(alerts)) == len(models)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        code = watcher.wait(timeout=60)
+        log.close()
+    assert code == 0, (tmp_path / "watch.log").read_text()
+    assert "verdicts changed" in (tmp_path / "watch.log").read_text()
+    watch_once(atlas_settings, kafka_settings, *args)  # restarted: everything was committed, nothing repeats
+    assert len(lines(alerts)) == len(models)
+    totals = (tmp_path / "watch.log").read_text().strip().splitlines()[-1]
+    print(f"\n[watch] {len(models)} downstream models: retract -> last alert {elapsed:.1f} s (running watcher; "
+          f"the retract call {retracted:.1f} s; {totals})", file=sys.stderr)
+
+
+def test_a_running_watcher_outlasts_a_webhook_outage_and_delivers_each_alert_once(
+        registry: GovernanceRegistry, client: AtlasClient, atlas_settings: AtlasSettings,
+        kafka_settings: KafkaSettings, uid: str, tmp_path: Path) -> None:
+    dataset, models = downstream_models(registry, client, uid, 3)
+    alerts = tmp_path / "alerts.jsonl"
+    with webhook_receiver(fail_first=2) as hook:  # with one attempt per run of the batch: two replays
+        args = ["--group-id", f"test-watch-{uid}", "--alerts-file", str(alerts), "--webhook", hook.url,
+                "--webhook-attempts", "1"]
+        watch_once(atlas_settings, kafka_settings, *args)
+        log = (tmp_path / "watch.log").open("w")
+        watcher = subprocess.Popen([*WATCH, *args], env=cli_env(atlas_settings, kafka_settings), stderr=log)
+        try:
+            registry.retract_dataset(dataset, "withdrawn by its publisher")
+            deadline = time.monotonic() + 120
+            while len(hook.bodies) < len(models) and time.monotonic() < deadline and watcher.poll() is None:
+                time.sleep(0.1)
+            time.sleep(3)
+        finally:
+            watcher.send_signal(signal.SIGTERM)
+            code = watcher.wait(timeout=60)
+            log.close()
+        text = (tmp_path / "watch.log").read_text()
+        assert code == 0, text
+        assert "reading the batch again" in text
+        assert sorted(b["model"] for b in hook.bodies) == sorted(models)  # none lost, none twice
+        assert sorted(a["model"] for a in lines(alerts)) == sorted(models)
+
+
+def test_a_model_gone_from_atlas_does_not_stop_the_others_from_being_rechecked(
+        registry: GovernanceRegistry, client: AtlasClient, uid: str) -> None:
+    from atlas_mlplugin.policy.rules import load_policy
+    from atlas_mlplugin.watch.recheck import recheck
+
+    dataset, models = downstream_models(registry, client, uid, 2)
+    registry.retract_dataset(dataset, "withdrawn by its publisher")
+    guids = [client.find_entity("ml_model", qn)["entity"]["guid"] for qn in models]  # type: ignore[index]
+    purged = "00000000-0000-4000-8000-000000000000"  # as a model purged after its notification looks
+    stats = recheck(client, [guids[0], purged, guids[1]], load_policy(None), [])
+    assert stats.models == 2 and stats.changed == 2
+    assert {a.model for a in stats.alerts} == set(models)
