@@ -96,3 +96,23 @@ def test_a_later_refresh_moves_the_expiry_window_in_place(client: AtlasClient) -
     assert after[EXPIRING_ACCEPTANCES].guid == before[EXPIRING_ACCEPTANCES].guid
     assert after[EXPIRING_ACCEPTANCES].searchParameters != before[EXPIRING_ACCEPTANCES].searchParameters
     assert install_officer_searches(client).updated == [EXPIRING_ACCEPTANCES]  # back to today
+
+
+def test_the_demo_closing_words_link_the_model_release_searches_and_an_inherited_tag(
+        registry: GovernanceRegistry, client: AtlasClient, run: Callable[..., Result], uid: str) -> None:
+    from atlas_mlplugin.demo.__main__ import ui_tour, where_to_look
+
+    data, model = trained_on(registry, uid, "scenes", license="CC-BY-NC-4.0")
+    assert run("check", model, "--audience", "public", "--commercial").exit_code == 2
+    install_officer_searches(client)
+    settings = client.settings
+    tour = ui_tour(client, settings.url, settings.username or "", "pw", model)
+    model_guid = client.find_entity("ml_model", model)["entity"]["guid"]  # type: ignore[index]
+    release = client.find_entity("ml_release", f"{model}#release/public/commercial")["entity"]  # type: ignore[index]
+    assert (tour.model_guid, tour.release_guid, tour.release_name) == (
+        model_guid, release["guid"], "scenes: public commercial")
+    assert (tour.propagated_tag, tour.propagated_from) == ("NonCommercial", "scenes")
+    assert set(tour.searches) == OURS
+    text = "\n".join(where_to_look(tour))
+    assert f"#!/detailPage/{model_guid}?tabActive=lineage" in text
+    assert f"#!/detailPage/{release['guid']}" in text
