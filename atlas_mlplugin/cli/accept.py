@@ -1,4 +1,5 @@
-"""`atlas-ml accept`: record, list or revoke the risk an officer accepted on a model (RiskAccepted)."""
+"""`atlas-ml accept`: record, list or revoke the risk an officer accepted on a model, or on one of its release
+decisions (RiskAccepted)."""
 
 from __future__ import annotations
 
@@ -22,36 +23,64 @@ import click
               help="Last day (YYYY-MM-DD, UTC) on which the acceptance holds.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Policy whose rule ids and never_acceptable list apply (default: the built-in policy).")
-@click.option("--replace", is_flag=True, help="Replace the model's existing acceptance (Atlas holds one per model).")
+@click.option("--audience", type=click.Choice(["internal", "partner", "public"]), default=None,
+              help="Accept on the model's release decision for this audience (the ml_release a recorded "
+                   "`atlas-ml check --audience ...` wrote): it then holds for that release context only. "
+                   "Default: on the model, for every context.")
+@click.option("--commercial/--non-commercial", default=None,
+              help="With --audience: the terms of that release decision (default: non-commercial).")
+@click.option("--replace", is_flag=True, help="Replace the existing acceptance (Atlas holds one per model or "
+                                              "release).")
 @click.option("--list", "list_", is_flag=True, help="Show the model's acceptance.")
 @click.option("--revoke", is_flag=True, help="Remove the model's acceptance (or only the --rule ones).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
 def accept(ctx: click.Context, model: str, rules: tuple[str, ...], datasets: tuple[str, ...], approver: str | None,
            reason: str | None, ticket: str | None, until: datetime | None, policy_file: Path | None,
-           replace: bool, list_: bool, revoke: bool, fmt: str) -> None:
+           audience: str | None, commercial: bool | None, replace: bool, list_: bool, revoke: bool,
+           fmt: str) -> None:
     """Accept the risk of MODEL's findings for RULEs until a date, as a reviewed decision: `atlas-ml check`
     then reports them as ACCEPTED (who, why, until when) and they leave the verdict.
 
         atlas-ml accept models/scene-intent/1 --rule personal-data-public-weights \\
             --approver dpo@example.org --ticket PRIV-42 --until 2025-06-30
 
+    With --audience (and --commercial), the acceptance goes on the release decision of that context instead
+    of the model, as an officer attaches it on the release's page in the Atlas UI: a partner release's
+    share-alike finding accepted under a contract stays a finding for the public release.
+
+        atlas-ml accept models/scene-intent/1 --audience partner --rule share-alike \\
+            --approver legal@example.org --reason "partner contract 4.2" --until 2025-12-31
+
     Retracted data and withdrawn consent can never be accepted (the policy's never_acceptable)."""
     from atlas_mlplugin.cli.connection import client_of
+    from atlas_mlplugin.mapping.names import ML_MODEL, ML_RELEASE
     from atlas_mlplugin.naming import from_user
-    from atlas_mlplugin.policy.accepting import current_acceptance, record_acceptance, revoke_acceptance
+    from atlas_mlplugin.policy.accepting import (
+        current_acceptance,
+        record_acceptance,
+        release_qualified_name,
+        revoke_acceptance,
+    )
+    from atlas_mlplugin.policy.model import ReleaseContext
 
     if list_ and revoke:
         raise click.UsageError("give --list or --revoke, not both")
-    qualified_name = from_user(model)
+    if commercial is not None and audience is None:
+        raise click.UsageError("--commercial/--non-commercial choose a release decision: give --audience too")
+    qualified_name, type_name, target = from_user(model), ML_MODEL, model
+    if audience is not None:
+        context = ReleaseContext(audience=audience, commercial=bool(commercial))  # type: ignore[arg-type]
+        qualified_name, type_name = release_qualified_name(qualified_name, context), ML_RELEASE
+        target = f"release {qualified_name}"
     if list_:
-        _show(current_acceptance(client_of(ctx), qualified_name), model, fmt)
+        _show(current_acceptance(client_of(ctx), qualified_name, type_name), target, fmt)
         return
     if revoke:
-        remaining = revoke_acceptance(client_of(ctx), qualified_name, rules)
-        click.echo(f"revoked {', '.join(rules) if rules else 'the acceptance'} on {model}")
+        remaining = revoke_acceptance(client_of(ctx), qualified_name, rules, type_name)
+        click.echo(f"revoked {', '.join(rules) if rules else 'the acceptance'} on {target}")
         if remaining is not None:
-            _show(remaining, model, fmt)
+            _show(remaining, target, fmt)
         return
     missing = [flag for flag, value in (("--rule", rules), ("--approver", approver), ("--until", until)) if not value]
     if missing:
@@ -66,9 +95,9 @@ def accept(ctx: click.Context, model: str, rules: tuple[str, ...], datasets: tup
     acceptance = Acceptance(rules=tuple(dict.fromkeys(rules)), datasets=tuple(dict.fromkeys(datasets)),
                             approver=approver, reason=reason, ticket=ticket, until=until.date(),
                             recorded_on=qualified_name)
-    record_acceptance(client_of(ctx), qualified_name, acceptance, policy, replace=replace)
-    click.echo(f"accepted on {model}:")
-    _show(acceptance, model, fmt)
+    record_acceptance(client_of(ctx), qualified_name, acceptance, policy, replace=replace, type_name=type_name)
+    click.echo(f"accepted on {target}:")
+    _show(acceptance, target, fmt)
 
 
 def _show(acceptance: object, model: str, fmt: str) -> None:

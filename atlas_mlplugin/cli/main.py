@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "impact": "atlas_mlplugin.cli.policy:impact",
     "accept": "atlas_mlplugin.cli.accept:accept",
     "watch": "atlas_mlplugin.cli.watch:watch",
+    "ui": "atlas_mlplugin.cli.ui:ui",
     "ingest": "atlas_mlplugin.cli.ingest:ingest",
     "serve": "atlas_mlplugin.cli.ingest:serve",
     "spark": "atlas_mlplugin.cli.spark:spark",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -93,6 +95,71 @@ def spark_story(home: Path, registry: GovernanceRegistry) -> str | None:
     return model_qn
 
 
+@dataclass(frozen=True)
+class UiTour:
+    """What the demo built, by the Atlas UI's addresses: the closing words send an officer to each."""
+
+    url: str
+    user: str
+    password: str
+    model_name: str
+    model_guid: str
+    release_name: str | None
+    release_guid: str | None
+    searches: Sequence[str]
+    propagated_tag: str | None  # a tag the model inherited, to show where it came from
+    propagated_from: str | None  # the dataset it came from
+
+
+def page(url: str, guid: str, tab: str | None = None) -> str:
+    """A direct link to an entity's page in the Atlas UI (dashboardv2 routes #!/detailPage/<guid>; its tabs
+    open with ?tabActive=<tab role>: properties, lineage, relationship, classification, audit)."""
+    return f"{url}/index.html#!/detailPage/{guid}" + (f"?tabActive={tab}" if tab else "")
+
+
+def where_to_look(tour: UiTour) -> list[str]:
+    """The demo's closing words: where an officer looks in the Atlas UI, and at what."""
+    lines = [f"Where to look in the Atlas UI: {tour.url}/index.html",
+             f"   log in as {tour.user}, password {tour.password}",
+             f"   the model {tour.model_name}: {page(tour.url, tour.model_guid)}",
+             "      Properties: governanceVerdict and governanceSummary (the latest check), attributionNotice",
+             f"      Lineage tab: {page(tour.url, tour.model_guid, 'lineage')}",
+             "         datasets -> training run -> model; PersonalData stops at the attested anonymization step",
+             f"      Classifications tab: {page(tour.url, tour.model_guid, 'classification')}"]
+    if tour.propagated_tag:
+        source = f" (from {tour.propagated_from})" if tour.propagated_from else ""
+        lines.append(f"         click 'Propagated From' beside {tour.propagated_tag}{source}: the dataset it came "
+                     "from; the tag's name opens every entity that carries it")
+    if tour.release_guid:
+        lines.append(f"   the release decision {tour.release_name}: {page(tour.url, tour.release_guid)}")
+        lines.append("      its verdict and findings; attach RiskAccepted here to accept a risk for this release only")
+    if tour.searches:
+        lines.append("   saved searches: Search > Basic > Favorite searches (refresh: atlas-ml ui searches)")
+        lines += [f"      - {name}" for name in tour.searches]
+    return lines
+
+
+def ui_tour(client: AtlasClient, status_url: str, user: str, password: str, model_qn: str) -> UiTour:
+    """Look up the guids and names the closing words link to (the check recorded the public commercial
+    release; `atlas-ml ui searches` installed the searches for this user)."""
+    from atlas_mlplugin.governance.saved_searches import PREFIX, stored_searches
+    from atlas_mlplugin.policy.accepting import release_qualified_name
+    from atlas_mlplugin.policy.model import ReleaseContext
+
+    model = (client.find_entity("ml_model", model_qn) or {}).get("entity") or {}
+    release_qn = release_qualified_name(model_qn, ReleaseContext(audience="public", commercial=True))
+    release = (client.find_entity("ml_release", release_qn) or {}).get("entity") or {}
+    inherited = [t for t in tags_of(client, model_qn) if not t.direct]
+    tag = next((t for t in inherited if t.type_name == "NonCommercial"), inherited[0] if inherited else None)
+    return UiTour(url=status_url, user=user, password=password,
+                  model_name=str((model.get("attributes") or {}).get("name") or model_qn),
+                  model_guid=str(model.get("guid")),
+                  release_name=(release.get("attributes") or {}).get("name"), release_guid=release.get("guid"),
+                  searches=[s.name for s in stored_searches(client) if s.name.startswith(PREFIX)],
+                  propagated_tag=tag.type_name if tag else None,
+                  propagated_from=(tag.source_name or tag.source_qualified_name) if tag else None)
+
+
 def main() -> int:
     atlas = LocalAtlas()
     try:
@@ -136,10 +203,12 @@ def main() -> int:
     say("\n7. If street-scenes were retracted, what would it reach?")
     atlas_ml("impact", SCENES)
 
-    model_guid = client.find_entity("ml_model", model_qn)["entity"]["guid"]  # type: ignore[index]
-    say("\nAtlas UI: " + status.url)
-    say(f"   user: {status.user}   password: {status.password}")
-    say(f"   the model: {status.url}/index.html#!/detailPage/{model_guid}?tabActive=lineage")
+    say("\n8. Saved searches an officer opens in one click (for the user the UI logs in as)")
+    atlas_ml("ui", "searches")
+
+    say()
+    for line in where_to_look(ui_tour(client, status.url, status.user, status.password, model_qn)):
+        say(line)
     say("   stop the server with: make server-stop   (or .venv/bin/atlas-ml server stop)")
     return 0
 

@@ -1,7 +1,10 @@
-"""Recording, listing and revoking a model's RiskAccepted classification in Atlas (`atlas-ml accept`).
+"""Recording, listing and revoking the RiskAccepted classification of a model, or of one of its release
+decisions (an ml_release: the acceptance then holds for that release context only), in Atlas
+(`atlas-ml accept`).
 
-Atlas allows one classification of a type per entity, so a model holds one acceptance decision; a new one
-replaces it only when asked to (`replace=True`), since it would silently end the one an officer recorded.
+Atlas allows one classification of a type per entity, so a model (or release) holds one acceptance decision;
+a new one replaces it only when asked to (`replace=True`), since it would silently end the one an officer
+recorded. `target` is the entity's qualifiedName, `type_name` its type (ml_model or ml_release).
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ class AcceptanceExists(AtlasMlError):
 def model_guid(client: AtlasClient, model: str, type_name: str = ML_MODEL) -> str:
     entity = client.find_entity(type_name, model, min_ext_info=True, ignore_relationships=True)
     if entity is None or (entity.get("entity") or {}).get("status") == "DELETED":
+        if type_name == ML_RELEASE:
+            model_part, _, context = model.partition("#release/")
+            audience, _, terms = context.partition("/")
+            raise NotRegisteredError(
+                f"no release decision {model!r} in Atlas: a check of that context records it; run `atlas-ml "
+                f"check {model_part} --audience {audience} --{terms}` first, then accept on it")
         raise NotRegisteredError(f"no {type_name} with qualifiedName {model!r} in Atlas; give the model's "
                                  "qualifiedName as `atlas-ml check` shows it")
     return str(entity["entity"]["guid"])
@@ -61,10 +70,10 @@ def release_acceptances(client: AtlasClient, model: str, context: ReleaseContext
     return acceptances_on_entity(entity.get("classifications") or [], str(entity["guid"]), qualified_name)
 
 
-def current_acceptance(client: AtlasClient, model: str) -> Acceptance | None:
-    """The model's acceptance; None when it has none. AcceptanceRefused for an incomplete record (e.g. one
-    attached in the UI without an approver), which the check ignores."""
-    found = own_acceptance(client, model_guid(client, model))
+def current_acceptance(client: AtlasClient, model: str, type_name: str = ML_MODEL) -> Acceptance | None:
+    """The model's (or release's) acceptance; None when it has none. AcceptanceRefused for an incomplete
+    record (e.g. one attached in the UI without an approver), which the check ignores."""
+    found = own_acceptance(client, model_guid(client, model, type_name))
     if found is None:
         return None
     try:
@@ -78,13 +87,13 @@ def current_acceptance(client: AtlasClient, model: str) -> Acceptance | None:
 
 
 def record_acceptance(client: AtlasClient, model: str, acceptance: Acceptance, policy: Policy, *,
-                      replace: bool = False, now: datetime | None = None) -> None:
-    """Attach the acceptance to the model after checking it against the policy (AcceptanceRefused lists
-    every problem); AcceptanceExists when the model has one and `replace` is False."""
+                      replace: bool = False, now: datetime | None = None, type_name: str = ML_MODEL) -> None:
+    """Attach the acceptance to the model (or release) after checking it against the policy
+    (AcceptanceRefused lists every problem); AcceptanceExists when it has one and `replace` is False."""
     now = now or datetime.now(timezone.utc)
     if problems := refusals(acceptance, policy, today=now.date()):
         raise AcceptanceRefused("; ".join(problems))
-    guid = model_guid(client, model)
+    guid = model_guid(client, model, type_name)
     existing = own_acceptance(client, guid)
     tag = classification_of(acceptance, now=now)
     if existing is None:
@@ -99,9 +108,11 @@ def record_acceptance(client: AtlasClient, model: str, acceptance: Acceptance, p
             "one and add --replace, or revoke the old one first (atlas-ml accept --revoke)")
 
 
-def revoke_acceptance(client: AtlasClient, model: str, rules: tuple[str, ...] = ()) -> Acceptance | None:
-    """Remove the model's acceptance, or only `rules` from it (the rest stays); returns what remains."""
-    guid = model_guid(client, model)
+def revoke_acceptance(client: AtlasClient, model: str, rules: tuple[str, ...] = (),
+                      type_name: str = ML_MODEL) -> Acceptance | None:
+    """Remove the model's (or release's) acceptance, or only `rules` from it (the rest stays); returns what
+    remains."""
+    guid = model_guid(client, model, type_name)
     existing = own_acceptance(client, guid)
     if existing is None:
         raise NotRegisteredError(f"{model} has no acceptance to revoke")

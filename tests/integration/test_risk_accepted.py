@@ -166,3 +166,42 @@ def test_accept_keeps_an_existing_decision_unless_told_to_replace_it(
                                        "attributes": {"ruleIds": ["share-alike"], "approver": "dpo"}}])
     listed = run("accept", "--list", model)
     assert listed.exit_code == 1 and "incomplete RiskAccepted (until missing or empty" in listed.output
+
+
+def test_accept_on_a_release_decision_holds_for_that_context_only(
+        registry: GovernanceRegistry, run: Callable[..., Result], uid: str) -> None:
+    _, model = trained_on(registry, uid, license="CC-BY-SA-4.0")
+    until = (date.today() + timedelta(days=7)).isoformat()
+    accept = ("accept", model, "--audience", "partner", "--rule", "share-alike", "--approver", "legal@example.org",
+              "--reason", "partner contract 4.2", "--until", until)
+    # No check of that context recorded yet: nothing to attach it to, and the message says what to run.
+    early = run(*accept)
+    assert early.exit_code == 1
+    assert f"atlas-ml check {model} --audience partner --non-commercial" in early.output
+
+    assert run("check", model, "--audience", "partner", "--fail-on", "warn").exit_code == 2  # records the release
+    assert run("check", model, "--audience", "public", "--fail-on", "warn").exit_code == 2
+    recorded = run(*accept)
+    assert recorded.exit_code == 0, recorded.output
+    release = f"{model}#release/partner/non-commercial"
+    assert f"accepted on release {release}" in recorded.output
+
+    partner = json.loads(run("check", model, "--audience", "partner", "--format", "json", "--no-record").output)
+    [finding] = [f for f in partner["findings"] if f["rule_id"] == "share-alike"]
+    assert (finding["outcome"], finding["accepted"]["recorded_on"]) == ("ACCEPTED", release)
+    assert partner["verdict"] == "PASS"
+    public = json.loads(run("check", model, "--audience", "public", "--format", "json", "--no-record").output)
+    assert [f["outcome"] for f in public["findings"] if f["rule_id"] == "share-alike"] == ["WARN"]
+    # The model itself carries no acceptance: the release does.
+    assert "has no accepted risk" in run("accept", "--list", model).output
+    listed = run("accept", "--list", model, "--audience", "partner", "--format", "json")
+    assert json.loads(listed.output)["recorded_on"] == release
+
+    assert run("accept", "--revoke", model, "--audience", "partner").exit_code == 0
+    partner = json.loads(run("check", model, "--audience", "partner", "--format", "json", "--no-record").output)
+    assert [f["outcome"] for f in partner["findings"] if f["rule_id"] == "share-alike"] == ["WARN"]
+
+
+def test_release_terms_without_an_audience_are_refused(run: Callable[..., Result], uid: str) -> None:
+    result = run("accept", f"models/{uid}/m", "--commercial", "--list")
+    assert result.exit_code == 2 and "give --audience too" in result.output
