@@ -6,7 +6,7 @@ dataset it came from; the report is ordered so the same inputs always give the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -32,6 +32,7 @@ from atlas_mlplugin.policy.rules import (
     Condition,
     Policy,
     Rule,
+    SourceTag,
     When,
     resolve_policy,
 )
@@ -57,8 +58,13 @@ def evaluate(evidence: Evidence, context: ReleaseContext, policy: Policy, *,
     rules = policy.rules
     from_tags, ignored = acceptances_from_tags(evidence.tags, evidence.model_guid)
     tags = distinct_tags([t for t in evidence.tags if t.type_name != RISK_ACCEPTED])
+    # Rules with source_has / source_lacks look at the other tags of the same dataset: grouped once, so a
+    # model built on a thousand datasets is not a thousand scans of every tag.
+    by_source: dict[str, list[UpstreamTag]] = {}
+    for tag in tags:
+        by_source.setdefault(tag.source_guid, []).append(tag)
     findings = [_finding(rule, tag, context, evidence) for tag in tags for rule in rules
-                if rule_matches(rule, tag, context)]
+                if rule_matches(rule, tag, context, by_source[tag.source_guid])]
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id, f.source_qualified_name or "",
                                  f.source_guid or "", f.tag, f.path))
     findings, not_applied = apply_acceptances(findings, [*from_tags, *acceptances], policy,
@@ -85,13 +91,33 @@ def verdict_of(findings: list[Finding]) -> Verdict:
     return "BLOCK" if worst == SEVERITY_ORDER["BLOCK"] else "WARN" if worst == SEVERITY_ORDER["WARN"] else "PASS"
 
 
-def rule_matches(rule: Rule, tag: UpstreamTag, context: ReleaseContext) -> bool:
-    return (tag.type_name in rule.tag
+def rule_matches(rule: Rule, tag: UpstreamTag, context: ReleaseContext, others: Sequence[UpstreamTag] = ()) -> bool:
+    """Does `rule` fire on `tag`? `others`: the model's other tags, where `source_has` / `source_lacks` look
+    for the tags of the same source dataset (a mitigating fact such as consent is a tag of its own)."""
+    if not (tag.type_name in rule.tag
             and (rule.when is None or any(_context_matches(w, context) for w in rule.when))
-            and (rule.attributes is None or any(
-                all(condition_holds(c, tag.attributes.get(name), context, purposes=name in PURPOSE_ATTRIBUTES)
-                    for name, c in alternative.items())
-                for alternative in rule.attributes)))
+            and _attributes_match(rule.attributes, tag, context)):
+        return False
+    if rule.source_has is None and rule.source_lacks is None:
+        return True
+    # Same source entity: the consent recorded on the dataset that holds the personal data, not on another.
+    siblings = [o for o in others if o.source_guid == tag.source_guid and o is not tag]
+    return ((rule.source_has is None or any(_source_tag_matches(t, o, context)
+                                            for t in rule.source_has for o in siblings))
+            and (rule.source_lacks is None or not any(_source_tag_matches(t, o, context)
+                                                      for t in rule.source_lacks for o in siblings)))
+
+
+def _source_tag_matches(test: SourceTag, other: UpstreamTag, context: ReleaseContext) -> bool:
+    return other.type_name in test.tag and _attributes_match(test.attributes, other, context)
+
+
+def _attributes_match(attributes: list[dict[str, Condition]] | None, tag: UpstreamTag,
+                      context: ReleaseContext) -> bool:
+    return attributes is None or any(
+        all(condition_holds(c, tag.attributes.get(name), context, purposes=name in PURPOSE_ATTRIBUTES)
+            for name, c in alternative.items())
+        for alternative in attributes)
 
 
 def _context_matches(when: When, context: ReleaseContext) -> bool:
@@ -112,15 +138,16 @@ def condition_holds(condition: Condition, value: Any, context: ReleaseContext, *
         value = _canonical(value, purposes)
     for name in condition.model_fields_set:
         if name in ("covers", "not_covers", "overlaps"):
-            wanted = _resolve(getattr(condition, name), context)
-            if wanted is _UNSET:
+            given = getattr(condition, name)
+            wanted = [_resolve(w, context) for w in (given if isinstance(given, list) else [given])]
+            if _UNSET in wanted:
                 return False  # no release purpose given: a purpose rule cannot apply
             held = [str(v) for v in _as_list(value)]
-            if name == "covers" and not vocabulary().any_covers(held, wanted):
+            if name == "covers" and not all(vocabulary().any_covers(held, w) for w in wanted):
                 return False
-            if name == "not_covers" and vocabulary().any_covers(held, wanted):
+            if name == "not_covers" and any(vocabulary().any_covers(held, w) for w in wanted):
                 return False
-            if name == "overlaps" and not any(vocabulary().overlaps(h, wanted) for h in held):
+            if name == "overlaps" and not any(vocabulary().overlaps(h, w) for h in held for w in wanted):
                 return False
             continue
         if name == "exists" and (value is not None) != condition.exists:

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -68,9 +69,11 @@ class Condition(BaseModel):
     not_contains: Any = Field(default=None, description="the (list) attribute lacks the value; a missing "
                                                         "attribute contains nothing")
     covers: Any = Field(default=None, description="the (list) attribute holds this purpose or a broader one, "
-                                                  "e.g. consent to research covers academic research")
+                                                  "e.g. consent to research covers academic research; a list: "
+                                                  "each of these purposes")
     not_covers: Any = Field(default=None, description="the (list) attribute holds neither this purpose nor a "
-                                                      "broader one; a missing attribute covers nothing")
+                                                      "broader one; a missing attribute covers nothing; a list: "
+                                                      "none of these purposes")
     overlaps: Any = Field(default=None, description="the (list) attribute holds this purpose, a broader or a "
                                                     "narrower one")
     exists: bool | None = None
@@ -78,7 +81,15 @@ class Condition(BaseModel):
 
     @field_validator(*PURPOSE_OPERATORS)
     @classmethod
-    def _known_purpose(cls, value: Any) -> Any:
+    def _known_purpose(cls, value: Any, info: ValidationInfo) -> Any:
+        # covers / not_covers take a list too: consent that must cover both model training and the
+        # release's purpose is one test (`covers: [model-training, $context.purpose]`), not two keys.
+        if isinstance(value, list) and info.field_name != "overlaps" and value:
+            return [cls._one_purpose(v) for v in value]
+        return cls._one_purpose(value)
+
+    @staticmethod
+    def _one_purpose(value: Any) -> Any:
         # A misspelt purpose here would never match: `not_covers: modle-training` fires on every consent.
         if isinstance(value, str) and value.startswith(CONTEXT_REF) and value != CONTEXT_REF + "purpose":
             raise ValueError(f"{value!r} is not a purpose; this operator compares purposes: give one, "
@@ -86,7 +97,8 @@ class Condition(BaseModel):
         if isinstance(value, str) and not value.startswith(CONTEXT_REF):
             return canonical_purpose(value)
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"give one purpose (or $context.purpose), not {value!r}")
+            raise ValueError(f"give a purpose (or $context.purpose), or for covers / not_covers a non-empty "
+                             f"list of them, not {value!r}")
         return value
 
     @model_validator(mode="before")
@@ -101,13 +113,17 @@ class Condition(BaseModel):
     def _some_operator(self) -> Condition:
         if not self.model_fields_set:
             raise ValueError(f"give at least one operator: {', '.join(operator_names())}")
-        for value in (self.equals, self.contains, self.not_contains, self.covers, self.not_covers, self.overlaps,
-                      *(self.in_ or [])):
+        for value in (self.equals, self.contains, self.not_contains, *_as_values(self.covers),
+                      *_as_values(self.not_covers), self.overlaps, *(self.in_ or [])):
             if isinstance(value, str) and value.startswith(CONTEXT_REF) \
                     and value.removeprefix(CONTEXT_REF) not in ReleaseContext.model_fields:
                 known = ", ".join(CONTEXT_REF + name for name in ReleaseContext.model_fields)
                 raise ValueError(f"unknown context value {value!r}; use one of {known}")
         return self
+
+
+def _as_values(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def operator_names() -> list[str]:
@@ -130,6 +146,17 @@ class When(BaseModel):
         return None if values is None else [canonical_purpose(v) for v in values]
 
 
+class SourceTag(BaseModel):
+    """A test on the other tags of the dataset a finding's tag came from: one of them is of a type in `tag`
+    and its attributes match `attributes` (a list: any of these sets). How a rule sees a mitigating fact
+    recorded as another tag, e.g. the consent (ConsentScope) under which personal data was collected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tag: OneOrMany[str] = Field(description="classification type name(s) of the other tag")
+    attributes: OneOrMany[dict[str, Condition]] | None = Field(
+        default=None, description="tests on that tag's attributes by name (a list: any of these sets)")
+
+
 class Rule(BaseModel):
     """One finding to raise for each matching tag on the model."""
 
@@ -140,6 +167,10 @@ class Rule(BaseModel):
                                                                    "(a list: any of them); none: every release")
     attributes: OneOrMany[dict[str, Condition]] | None = Field(
         default=None, description="tests on the tag's attributes by name (a list: any of these sets)")
+    source_has: OneOrMany[SourceTag] | None = Field(
+        default=None, description="the tag's source dataset also carries a tag matching one of these")
+    source_lacks: OneOrMany[SourceTag] | None = Field(
+        default=None, description="the tag's source dataset carries no tag matching any of these")
     severity: Severity
     message: str = Field(min_length=1, description="what is wrong, with {source}, {license}, {tag}, "
                                                    "{audience}, {purpose}, {model}, {attr.<name>}")
@@ -271,7 +302,11 @@ def policy_problems(policy: Policy, base: Policy | None) -> list[tuple[Loc, str]
             problems.append((("rules", i, "id"), f"{rule.id!r} is a default rule; change its severity under "
                                                  "overrides:, or give this rule another id"))
         first.setdefault(rule.id, i)
-        problems += _name_problems(("rules", i), rule) + _purpose_problems(("rules", i), rule)
+        problems += _name_problems(("rules", i), rule) + _purpose_problems(("rules", i), rule.attributes)
+        for field in ("source_has", "source_lacks"):
+            for k, other in enumerate(getattr(rule, field) or []):
+                problems += _name_problems(("rules", i, field, k), other)
+                problems += _purpose_problems(("rules", i, field, k), other.attributes)
     known_ids = set(base_ids) | set(first)
     for i, rule_id in enumerate(policy.never_acceptable or []):
         if rule_id not in known_ids:
@@ -293,7 +328,7 @@ def policy_problems(policy: Policy, base: Policy | None) -> list[tuple[Loc, str]
     return problems
 
 
-def _name_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
+def _name_problems(loc: Loc, rule: Rule | SourceTag) -> list[tuple[Loc, str]]:
     known = known_tags()
     if not known:
         return []
@@ -312,7 +347,7 @@ def _name_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
             if name not in common:
                 problems.append(((*loc, "attributes", k, name), f"{' / '.join(rule.tag)} has no attribute "
                                                                 f"{name!r}; it has: {', '.join(sorted(common))}"))
-    for field in ("message", "remedy"):
+    for field in ("message", "remedy") if isinstance(rule, Rule) else ():
         for ref in PLACEHOLDER_RE.findall(getattr(rule, field) or ""):
             if ref.startswith("attr.") and ref[5:] not in common:
                 problems.append(((*loc, field), f"{{{ref}}}: {' / '.join(rule.tag)} has no attribute {ref[5:]!r}; "
@@ -320,11 +355,11 @@ def _name_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _purpose_problems(loc: Loc, rule: Rule) -> list[tuple[Loc, str]]:
+def _purpose_problems(loc: Loc, attributes: list[dict[str, Condition]] | None) -> list[tuple[Loc, str]]:
     """Literal values tested against a purpose attribute must be known purposes: `contains: modle-training`
     on excludedPurposes would never hold, a false PASS nobody sees."""
     problems: list[tuple[Loc, str]] = []
-    for k, alternative in enumerate(rule.attributes or []):
+    for k, alternative in enumerate(attributes or []):
         for name, condition in alternative.items():
             if name not in PURPOSE_ATTRIBUTES:
                 continue

@@ -78,11 +78,17 @@ DEFAULT_RULE_CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any], dict[st
                                       {"audience": "internal"}),
     "special-category-data-external-weights": ("SpecialCategoryData", {"categories": ["health"]},
                                                {"audience": "partner"}, {"audience": "internal"}),
+    "special-category-data-internal": ("SpecialCategoryData", {"categories": ["health"]}, {"audience": "internal"},
+                                       {"audience": "partner", "ships": ["outputs"]}),
 }
+# Rules that fire only when another tag of the same dataset is present (the consent personal data was
+# collected under): one tag cannot show them, so tests/unit/test_policy_personal_data.py has their cases.
+WITH_COMPANION_TAGS = {"personal-data-beyond-consent", "personal-data-privacy-review",
+                       "special-category-data-consented-external-weights"}
 
 
 def test_every_default_rule_has_a_case() -> None:
-    assert set(DEFAULT_RULE_CASES) == {r.id for r in load_policy().rules}
+    assert set(DEFAULT_RULE_CASES) | WITH_COMPANION_TAGS == {r.id for r in load_policy().rules}
 
 
 @pytest.mark.parametrize("rule_id", sorted(DEFAULT_RULE_CASES))
