@@ -3,6 +3,7 @@ follow from them, so nobody maintains both and a changed fact replaces its stale
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from atlas_mlplugin.mapping import names as n
@@ -87,12 +88,26 @@ def personal_data_tags(ds: DatasetSpec) -> list[Classification]:
     return tags
 
 
-def consent_tags(dataset_qualified_name: str, records: list[ConsentRecordSpec]) -> list[Classification]:
+def consent_valid(record: ConsentRecordSpec, now: datetime | None = None) -> bool:
+    """Whether a record is still a basis for processing: not withdrawn, refused or marked expired, and not past
+    its expiry time. A record whose expiry passed while its status still says "given" is expired all the
+    same: counting it as valid would soften a personal-data BLOCK into a privacy-review WARN."""
+    if record.status in INVALID_CONSENT:
+        return False
+    if record.expiry_time is None:
+        return True
+    expiry = record.expiry_time if record.expiry_time.tzinfo else record.expiry_time.replace(tzinfo=timezone.utc)
+    return expiry > (now or datetime.now(timezone.utc))
+
+
+def consent_tags(dataset_qualified_name: str, records: list[ConsentRecordSpec], *,
+                 now: datetime | None = None) -> list[Classification]:
     """One ConsentScope for all records (Atlas allows one direct tag per type): the purposes every
-    record allows, and every excluded purpose; ConsentWithdrawn when any record is no longer valid."""
+    valid record allows, and every excluded purpose; ConsentWithdrawn when any record is no longer valid
+    (withdrawn, refused, or expired, by status or by its expiry time as of `now`)."""
     if not records:
         return []
-    valid = [r for r in records if r.status not in INVALID_CONSENT]
+    valid = [r for r in records if consent_valid(r, now)]
     tags: list[Classification] = []
     if valid:
         allowed = common_purposes([r.purposes for r in valid])  # through the DPV hierarchy
@@ -100,11 +115,12 @@ def consent_tags(dataset_qualified_name: str, records: list[ConsentRecordSpec]) 
         tags.append(_tag(n.CONSENT_SCOPE, purposes=allowed, excludedPurposes=excluded,
                          consentRecord=", ".join(r.qualified_name for r in valid),
                          sourceDataset=dataset_qualified_name))
-    invalid = [r for r in records if r.status in INVALID_CONSENT]
+    invalid = [r for r in records if not consent_valid(r, now)]
     if invalid:
-        times = [r.withdrawn_time for r in invalid if r.withdrawn_time]
+        times = [r.withdrawn_time or (r.expiry_time if r.status not in INVALID_CONSENT else None) for r in invalid]
+        millis = [to_millis(t) for t in times if t]  # as millis: naive and aware times do not compare
         tags.append(_tag(n.CONSENT_WITHDRAWN, consentRecord=", ".join(r.qualified_name for r in invalid),
-                         withdrawnTime=to_millis(max(times)) if times else None,
+                         withdrawnTime=max(millis) if millis else None,
                          sourceDataset=dataset_qualified_name))
     return tags
 

@@ -319,3 +319,22 @@ def test_cli_lists_the_purposes_of_a_branch() -> None:
     terms = [line.split()[0] for line in result.output.splitlines()[1:]]
     assert terms[0] == "academic-research" and "research-and-development" in terms
     assert "marketing" not in terms and "model-training" not in terms
+
+
+def test_consent_past_its_expiry_time_is_withdrawn_not_a_scope_that_softens_the_check():
+    # A record whose expiry passed while its status still says "given" must not yield a ConsentScope:
+    # the policy would read it as covering consent and turn a personal-data BLOCK into a WARN.
+    from atlas_mlplugin.mapping import names as n
+    from atlas_mlplugin.mapping.tags import consent_tags
+
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    lapsed = ConsentRecordSpec(qualified_name="consent:lapsed", name="lapsed", purposes=["model-training"],
+                               expiry_time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    current = lapsed.model_copy(update={"qualified_name": "consent:current",
+                                        "expiry_time": datetime(2027, 1, 1, tzinfo=timezone.utc)})
+    assert [t["typeName"] for t in consent_tags("ds", [lapsed], now=now)] == [n.CONSENT_WITHDRAWN]
+    [withdrawn] = consent_tags("ds", [lapsed], now=now)
+    assert withdrawn["attributes"]["withdrawnTime"] == int(datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    tags = {t["typeName"]: t for t in consent_tags("ds", [lapsed, current], now=now)}
+    assert tags[n.CONSENT_SCOPE]["attributes"]["consentRecord"] == "consent:current"
+    assert tags[n.CONSENT_WITHDRAWN]["attributes"]["consentRecord"] == "consent:lapsed"
