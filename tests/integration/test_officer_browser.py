@@ -103,11 +103,14 @@ class OfficerUI:
         return self.until(what, condition((by, selector)))
 
     def until(self, what: str, condition: Callable[[Any], Any]) -> Any:
-        from selenium.common.exceptions import TimeoutException
+        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
+        # The single-page app re-renders parts of a page as its REST calls return: an element found a moment
+        # ago can be replaced, so stale references are retried like missing ones.
+        wait = WebDriverWait(self.driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
         try:
-            return WebDriverWait(self.driver, WAIT_SECONDS).until(condition)
+            return wait.until(condition)
         except TimeoutException:
             shot = self.save("FAILED")
             (self.shots / "FAILED.html").write_text(self.driver.page_source, encoding="utf-8")
@@ -124,8 +127,9 @@ class OfficerUI:
         from selenium.webdriver.common.by import By
 
         xpath = f"//div[@id='tab-details']//tr[td[1][normalize-space()='{attribute}']]/td[2]"
-        cell = self.wait_for(f"the property {attribute}", By.XPATH, xpath)
-        self.until(f"the property {attribute} showing {expected!r}", lambda _: expected in cell.text)
+        self.wait_for(f"the property {attribute}", By.XPATH, xpath)
+        cell = self.until(f"the property {attribute} showing {expected!r}",
+                          lambda d: next((c for c in d.find_elements(By.XPATH, xpath) if expected in c.text), None))
         return str(cell.text)
 
 
@@ -193,16 +197,14 @@ def test_an_officer_sees_why_the_model_is_blocked_where_its_tags_come_from_and_i
 
     # Which tags does it inherit, and from where? Each propagated tag names its source dataset.
     ui.open_tab("tab-tagTable", "Classifications")
-    for tag in ("NonCommercial", "PersonalData"):
-        row = ui.wait_for(f"the propagated tag {tag} in the Classifications tab", By.XPATH,
-                          f"//div[@id='tab-tagTable']//tr[td[1]/a[normalize-space()='{tag}']]")
-        ui.until(f"{tag} marked as propagated from the dataset {dataset}",
-                 lambda _, row=row: row.find_elements(
-                     By.CSS_SELECTOR, f'[data-id="propagatedFromClick"][data-guid="{dataset_guid}"]'))
-        ui.until(f"{tag}'s sourceDataset attribute naming {dataset}", lambda _, row=row: dataset in row.text)
-    noncommercial = ui.wait_for("the NonCommercial row", By.XPATH,
-                                "//div[@id='tab-tagTable']//tr[td[1]/a[normalize-space()='NonCommercial']]")
-    assert "CC-BY-NC-4.0" in noncommercial.text, noncommercial.text
+    for tag, attribute in (("NonCommercial", "CC-BY-NC-4.0"), ("PersonalData", "face")):
+        row = f"//div[@id='tab-tagTable']//tr[td[1]/a[normalize-space()='{tag}']]"
+        ui.wait_for(f"the propagated tag {tag} in the Classifications tab", By.XPATH, row)
+        # "Propagated From" links to the dataset's page; the tag's attributes name it and its license or data.
+        ui.wait_for(f"{tag} marked as propagated from the dataset {dataset}", By.XPATH,
+                    f"{row}//*[@data-id='propagatedFromClick'][@data-guid='{dataset_guid}']")
+        ui.wait_for(f"{tag}'s attributes naming {dataset} and {attribute}", By.XPATH,
+                    f"{row}[.//td[normalize-space()='{dataset}']][.//td[contains(., '{attribute}')]]")
     ui.wait_for("the model's own ReleaseVerdict tag", By.XPATH,
                 "//div[@id='tab-tagTable']//tr[td[1]/a[normalize-space()='ReleaseVerdict']]")
     ui.save("officer-model-classifications")
