@@ -112,8 +112,12 @@ class OfficerUI:
         try:
             return wait.until(condition)
         except TimeoutException:
-            shot = self.save("FAILED")
-            (self.shots / "FAILED.html").write_text(self.driver.page_source, encoding="utf-8")
+            # Beside the other screenshots, but never into the docs' folder.
+            failures = REPO / ".state" / "screenshots"
+            failures.mkdir(parents=True, exist_ok=True)
+            shot = failures / "FAILED.png"
+            self.driver.save_screenshot(str(shot))
+            (failures / "FAILED.html").write_text(self.driver.page_source, encoding="utf-8")
             pytest.fail(f"the Atlas UI did not show {what} within {WAIT_SECONDS} s at {self.driver.current_url}; "
                         f"screenshot: {shot} (page source next to it)", pytrace=False)
 
