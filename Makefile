@@ -9,7 +9,7 @@ SPARK4_VERSION := 4.0.1
 LISTENER_JARS := spark_listener/target/2.12/atlas-mlplugin-spark-listener_2.12-0.1.0.jar \
                  spark_listener/target/2.13/atlas-mlplugin-spark-listener_2.13-0.1.0.jar
 
-.PHONY: all venv listener wheel packaging test test-docker test-reliability docker-image unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
+.PHONY: all venv listener browser wheel packaging test test-docker test-reliability docker-image unit integration spark-tests demo lint bench check-typedefs server-start server-stop clean
 
 all: test
 
@@ -25,6 +25,10 @@ venv: $(STAMP)
 listener:
 	cd spark_listener && mvn -B -q -P spark35 package && mvn -B -q -P spark4 package
 
+## Chromium and chromedriver (Debian's chromium, chromium-driver) for the officer's browser test; once.
+browser:
+	bash scripts/install-browser.sh
+
 ## The wheel, with both listener jars and the JSON Schemas inside (dist/); fails when the jars are not built.
 wheel: venv listener
 	$(PY) -m build --wheel --no-isolation --outdir dist
@@ -35,8 +39,9 @@ packaging: venv listener
 	$(PY) -m pytest tests/packaging
 
 ## The whole suite: unit tests, integration tests against a real local Atlas that the test session starts
-## and stops itself (or the server given by ATLAS_URL), then the listener on real Spark 3.5 and Spark 4.
-test: venv listener
+## and stops itself (or the server given by ATLAS_URL; among them the officer's view in headless Chromium),
+## then the listener on real Spark 3.5 and Spark 4.
+test: venv listener browser
 	$(VENV)/bin/atlas-ml typedefs check
 	$(PY) -m pytest tests/unit tests/integration
 	$(PY) -m pytest tests/packaging
@@ -52,7 +57,7 @@ test-reliability: venv listener
 ## The integration suite against the Atlas image in a container, started with testcontainers. Builds the
 ## image first (docker/build.sh: installs Debian's docker.io and starts dockerd where no engine runs, and makes
 ## a Debian base image with debootstrap where no container registry is reachable).
-test-docker: venv listener
+test-docker: venv listener browser
 	bash docker/build.sh
 	ATLAS_TEST_BACKEND=docker TESTCONTAINERS_RYUK_DISABLED=true $(PY) -m pytest tests/integration
 
@@ -65,7 +70,7 @@ spark-tests: listener
 unit: venv
 	$(PY) -m pytest tests/unit
 
-integration: venv listener
+integration: venv listener browser
 	$(PY) -m pytest tests/integration
 
 ## The main job: a local Atlas with the ML governance types and a small story whose model inherits the
