@@ -14,7 +14,7 @@ from atlas_mlplugin.policy.accepting import own_acceptance
 from atlas_mlplugin.policy.model import Acceptance
 
 # What the check reads; acceptedTime records when it was first written and is not compared.
-COMPARED = ("ruleIds", "sourceDatasets", "approver", "reason", "ticket", "expiryDate")
+COMPARED = ("ruleIds", "sourceDatasets", "rules", "datasets", "approver", "reason", "ticket", "expiryDate")
 
 
 class TagClient(Protocol):

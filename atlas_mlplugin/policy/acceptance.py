@@ -11,6 +11,7 @@ matched, or an incomplete record), since an officer wants to know an acceptance 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from typing import Any
@@ -45,18 +46,30 @@ def classification_of(acceptance: Acceptance, *, now: datetime) -> dict[str, Any
     model only (Atlas's default would copy it onto every model built from this one)."""
     # Every attribute, unset ones as null: Atlas's update keeps attributes it is not sent, so a replaced
     # acceptance would otherwise keep the old decision's reason or ticket.
+    # The UI's text forms (rules, datasets) are cleared: the lists now hold the whole decision.
     attributes: dict[str, Any] = {"ruleIds": list(acceptance.rules), "sourceDatasets": list(acceptance.datasets),
+                                  "rules": None, "datasets": None,
                                   "approver": acceptance.approver, "reason": acceptance.reason,
                                   "ticket": acceptance.ticket, "expiryDate": epoch_ms_of(acceptance.until),
                                   "acceptedTime": int(now.timestamp() * 1000)}
     return {"typeName": RISK_ACCEPTED, "attributes": attributes, "propagate": False}
 
 
+def listed(attributes: dict[str, Any], list_attribute: str, text_attribute: str) -> tuple[str, ...]:
+    """The values of a list attribute (as `atlas-ml accept` writes it) and of its text twin (as an officer
+    types it in the Atlas UI, whose classification dialog cannot fill lists), in order, without repeats.
+    Text is split on commas and white space, which rule ids never contain; a dataset name with a space can
+    only be given through the list (`atlas-ml accept --dataset`)."""
+    values = [str(v).strip() for v in attributes.get(list_attribute) or ()]
+    values += re.split(r"[,\s]+", str(attributes.get(text_attribute) or ""))
+    return tuple(dict.fromkeys(v for v in values if v))
+
+
 def acceptance_of_attributes(attributes: dict[str, Any], recorded_on: str | None) -> Acceptance:
     """A RiskAccepted classification's attributes as an Acceptance; pydantic's ValidationError when the
     record lacks what an acceptance needs (rule ids, approver, expiry date)."""
-    return Acceptance(rules=tuple(str(r).strip() for r in attributes.get("ruleIds") or () if str(r).strip()),
-                      datasets=tuple(str(d).strip() for d in attributes.get("sourceDatasets") or () if str(d).strip()),
+    return Acceptance(rules=listed(attributes, "ruleIds", "rules"),
+                      datasets=listed(attributes, "sourceDatasets", "datasets"),
                       approver=str(attributes.get("approver") or "").strip(),
                       reason=attributes.get("reason") or None, ticket=attributes.get("ticket") or None,
                       until=date_of_epoch_ms(attributes.get("expiryDate")),  # type: ignore[arg-type]
@@ -102,7 +115,7 @@ def acceptances_on_entity(classifications: Iterable[dict[str, Any]], guid: str, 
 
 
 def _attribute_name(field: str) -> str:
-    return {"rules": "ruleIds", "until": "expiryDate", "datasets": "sourceDatasets"}.get(field, field)
+    return {"rules": "ruleIds (or rules)", "until": "expiryDate", "datasets": "sourceDatasets"}.get(field, field)
 
 
 def apply_acceptances(findings: list[Finding], acceptances: Iterable[Acceptance], policy: Policy, *,

@@ -23,6 +23,7 @@ from atlas_mlplugin.policy.acceptance import (
     acceptance_of_attributes,
     acceptances_on_entity,
     classification_of,
+    listed,
     refusals,
 )
 from atlas_mlplugin.policy.model import Acceptance, IgnoredAcceptance, ReleaseContext
@@ -103,7 +104,7 @@ def record_acceptance(client: AtlasClient, model: str, acceptance: Acceptance, p
     else:
         attrs = existing.get("attributes") or {}
         raise AcceptanceExists(
-            f"{model} already has an acceptance (rules {', '.join(attrs.get('ruleIds') or []) or 'none'}, by "
+            f"{model} already has an acceptance (rules {', '.join(listed(attrs, 'ruleIds', 'rules')) or 'none'}, by "
             f"{attrs.get('approver') or 'nobody recorded'}); Atlas holds one per model: list every rule in this "
             "one and add --replace, or revoke the old one first (atlas-ml accept --revoke)")
 
@@ -117,10 +118,11 @@ def revoke_acceptance(client: AtlasClient, model: str, rules: tuple[str, ...] = 
     if existing is None:
         raise NotRegisteredError(f"{model} has no acceptance to revoke")
     attrs = dict(existing.get("attributes") or {})
-    kept = [r for r in attrs.get("ruleIds") or [] if r not in rules] if rules else []
+    kept = [r for r in listed(attrs, "ruleIds", "rules") if r not in rules] if rules else []
     if not kept:
         client.delete_classification(guid, RISK_ACCEPTED)
         return None
-    attrs["ruleIds"] = kept
+    attrs["ruleIds"], attrs["rules"] = kept, None  # the UI's text form folded into the list
+    attrs["sourceDatasets"], attrs["datasets"] = list(listed(attrs, "sourceDatasets", "datasets")), None
     client.update_classifications(guid, [{"typeName": RISK_ACCEPTED, "attributes": attrs, "propagate": False}])
     return acceptance_of_attributes(attrs, model)

@@ -19,7 +19,9 @@ def summary(report: CheckReport) -> str:
     parts = [f"{counts[s]} {s}" for s in ("BLOCK", "WARN", "ACCEPTED", "INFO") if counts[s]]
     blockers = sorted({f.rule_id for f in report.findings if f.outcome == "BLOCK"})
     terms = "commercial" if report.context.commercial else "non-commercial"
-    text = f"{report.verdict} for a {report.context.audience} {terms} release ({', '.join(parts) or 'no findings'})"
+    article = "an" if report.context.audience[:1] in "aeiou" else "a"  # "an internal release"
+    text = (f"{report.verdict} for {article} {report.context.audience} {terms} release "
+            f"({', '.join(parts) or 'no findings'})")
     return text + (f"; blocked by: {', '.join(blockers)}" if blockers else "")
 
 

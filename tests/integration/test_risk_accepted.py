@@ -205,3 +205,25 @@ def test_accept_on_a_release_decision_holds_for_that_context_only(
 def test_release_terms_without_an_audience_are_refused(run: Callable[..., Result], uid: str) -> None:
     result = run("accept", f"models/{uid}/m", "--commercial", "--list")
     assert result.exit_code == 2 and "give --audience too" in result.output
+
+
+def test_an_acceptance_typed_in_the_ui_dialog_counts_and_revoking_one_rule_keeps_the_rest(
+        registry: GovernanceRegistry, client: AtlasClient, run: Callable[..., Result], uid: str) -> None:
+    # Atlas 2.1's Add Classification dialog fills single-value fields only: the officer types the rule ids
+    # into `rules` as text. The check must count them, and `accept --revoke --rule` must keep the others.
+    data, model = trained_on(registry, uid, license="CC-BY-SA-4.0", personal_data_categories=["face"])
+    assert check(run, model)[1]["verdict"] == "BLOCK"
+    guid = client.find_entity("ml_model", model)["entity"]["guid"]  # type: ignore[index]
+    until = date.today() + timedelta(days=30)
+    client.add_classifications(guid, [{"typeName": "RiskAccepted", "propagate": False, "attributes": {
+        "rules": f"{RULE}, share-alike", "datasets": data, "approver": "dpo@example.org",
+        "reason": "privacy review PR-9", "expiryDate": epoch_ms_of(until)}}])
+    code, report = check(run, model)
+    assert [f["outcome"] for f in report["findings"] if f["rule_id"] == RULE] == ["ACCEPTED"], report
+    assert not [i for i in report["ignored_acceptances"] if i["reason"].startswith("incomplete")]
+
+    revoked = run("accept", "--revoke", model, "--rule", "share-alike")
+    assert revoked.exit_code == 0, revoked.output
+    listed = json.loads(run("accept", "--list", model, "--format", "json").output)
+    assert listed["rules"] == [RULE], listed
+    assert [f["outcome"] for f in check(run, model)[1]["findings"] if f["rule_id"] == RULE] == ["ACCEPTED"]

@@ -212,3 +212,21 @@ def test_the_report_says_when_the_verdict_must_be_checked_again() -> None:
                    accepted_tag(ruleIds=[RULE, "share-alike"], expiryDate=epoch_ms_of(date(2024, 5, 20))))
     assert recheck_after(report) == date(2024, 5, 20)
     assert recheck_after(check(PERSONAL)) is None
+
+
+def test_an_acceptance_typed_in_the_atlas_ui_with_text_rules_covers_its_findings():
+    # Atlas 2.1's classification dialog cannot fill list attributes: an officer types the rule ids (and
+    # datasets) into the text twins. Read alone, ruleIds is empty and the acceptance was ignored as incomplete.
+    report = check(PERSONAL, accepted_tag(ruleIds=None, rules=f" {RULE}, share-alike ", datasets=STREET))
+    [finding] = [f for f in report.findings if f.rule_id == RULE]
+    assert finding.outcome == "ACCEPTED"
+    assert [i.rule_id for i in report.ignored_acceptances] == ["share-alike"]  # no such finding, nothing else
+
+    elsewhere = check(PERSONAL, accepted_tag(ruleIds=None, rules=RULE, datasets=f"{FACES} other"))
+    assert [f.outcome for f in elsewhere.findings if f.rule_id == RULE] == ["BLOCK"]
+
+
+def test_the_summary_officers_read_says_an_internal_release():
+    internal = check(tag("AttributionRequired", licenseId="CC-BY-4.0")).model_copy(
+        update={"context": ReleaseContext(audience="internal", commercial=False)})
+    assert summary(internal).split(" (")[0] == f"{internal.verdict} for an internal non-commercial release"
