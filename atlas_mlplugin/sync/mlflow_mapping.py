@@ -251,8 +251,9 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
             base(value, f"{BASE_MODEL_KEY} of {label}")
         source = (version.source or "").strip()
         registered_from = model_name(source) if source.startswith(("models:/", "runs:/", "hf://")) else None
-        if registered_from is not None and registered_from not in logged_licenses:
-            # Registered from another model than one this run logged (a copied or derived version): its base.
+        if registered_from is not None:
+            # Registered from another model (a copied or derived version): its base. The run's own logged
+            # model is an output, and outputs are dropped from the inputs below.
             bases.append(registered_from)
         outputs.append(_model_spec(
             naming.mlflow_model_version(tracking_uri, version.name, version.version), version.name,
