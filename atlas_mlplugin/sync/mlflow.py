@@ -71,9 +71,10 @@ class SyncReport:
     dry_run: bool = False
     runs_seen: int = 0
     entries: list[ApplyEntry] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (MLflow run id, why)
-    incomplete: list[tuple[str, list[str]]] = field(default_factory=list)  # (run id, unresolved inputs)
-    evaluation: list[tuple[str, list[str]]] = field(default_factory=list)  # (run id, evaluation datasets)
+    # By MLflow run id, as MLflow shows it:
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (run, why)
+    incomplete: list[tuple[str, list[str]]] = field(default_factory=list)  # (run, unresolved inputs)
+    evaluation: list[tuple[str, list[str]]] = field(default_factory=list)  # (run, evaluation datasets)
     notes: list[str] = field(default_factory=list)
     writes: int = 0
     version_names: set[str] = field(default_factory=set)  # qualifiedNames of registered model versions
@@ -104,10 +105,10 @@ class SyncReport:
         out = ["dry run: nothing was written to Atlas"] if self.dry_run else []
         out += [f"{e.action} {self.kind(e)} {e.qualified_name}" + (f" ({', '.join(e.changes)})" if e.changes else "")
                 for e in self.entries if e.action != "unchanged"]
-        out += [f"incomplete lineage: run {run}: {'; '.join(why)}" for run, why in self.incomplete]
-        out += [f"not a training input (evaluation data): run {run}: {', '.join(names)}"
+        out += [f"incomplete lineage: MLflow run {run}: {'; '.join(why)}" for run, why in self.incomplete]
+        out += [f"not a training input (evaluation data): MLflow run {run}: {', '.join(names)}"
                 for run, names in self.evaluation]
-        out += [f"failed: run {run}: {why}" for run, why in self.failed]
+        out += [f"failed: MLflow run {run}: {why}" for run, why in self.failed]
         out += self.notes
         out.append(self.summary())
         return out
@@ -260,9 +261,9 @@ def sync_mlflow(registry: Registry, client: MlflowClient, tracking_uri: str, *, 
     for m in mapped:
         report.version_names |= {o.qualified_name for o in m.spec.outputs if o.version is not None}
         if m.spec.unresolved_inputs or not m.spec.inputs:
-            report.incomplete.append((m.spec.run_id, m.spec.unresolved_inputs or ["no input dataset logged"]))
+            report.incomplete.append((m.mlflow_run_id, m.spec.unresolved_inputs or ["no input dataset logged"]))
         if m.evaluation_datasets:
-            report.evaluation.append((m.spec.run_id, m.evaluation_datasets))
+            report.evaluation.append((m.mlflow_run_id, m.evaluation_datasets))
     for start in range(0, len(mapped), batch):
         chunk = mapped[start:start + batch]
         _apply(registry, chunk, report, dry_run)
@@ -276,8 +277,8 @@ def _apply(registry: Registry, chunk: list[RunMapping], report: SyncReport, dry_
         result = apply_catalog(_document(chunk), registry, dry_run=dry_run)
     except Exception as exc:  # noqa: BLE001 - one bad run must not stop the others: retried one by one
         if len(chunk) == 1:
-            report.failed.append((chunk[0].spec.run_id, scrub_text(f"{type(exc).__name__}: {exc}")))
-            log.warning("run %s not synced: %s", chunk[0].spec.run_id, exc)
+            report.failed.append((chunk[0].mlflow_run_id, scrub_text(f"{type(exc).__name__}: {exc}")))
+            log.warning("MLflow run %s not synced: %s", chunk[0].mlflow_run_id, exc)
             return
         for one in chunk:
             _apply(registry, [one], report, dry_run)

@@ -65,6 +65,7 @@ class DatasetRef:
 class RunMapping:
     """A run as a training run spec, and what could not be mirrored (for the summary)."""
 
+    mlflow_run_id: str  # as MLflow shows it (the spec's run_id is mlflow-<it>)
     spec: TrainingRunSpec
     evaluation_datasets: list[str] = field(default_factory=list)
 
@@ -279,7 +280,7 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
         "hyperparameters": hyperparameters(params),
         "framework": "mlflow",
     }, context={NAMES_NORMALIZED: True})
-    return RunMapping(spec, evaluation_datasets=evaluation)
+    return RunMapping(info.run_id, spec, evaluation_datasets=evaluation)
 
 
 def scrubbed_tracking_uri(uri: str) -> str:
