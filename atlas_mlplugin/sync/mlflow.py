@@ -149,7 +149,7 @@ class TrackingSnapshot:
     notes: list[str]
 
 
-def read_tracking(client: MlflowClient, experiments: list[str]) -> TrackingSnapshot:
+def read_tracking(client: MlflowClient, experiments: list[str], tracking_uri: str) -> TrackingSnapshot:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -169,7 +169,9 @@ def read_tracking(client: MlflowClient, experiments: list[str]) -> TrackingSnaps
             chunk = ids[start:start + 100]
             runs += _pages(lambda token, chunk=chunk: client.search_runs(chunk, max_results=PAGE, page_token=token))
     except MlflowException as exc:
-        raise MlflowSyncError(scrub_text(f"cannot read MLflow: {exc.message}")) from exc
+        raise MlflowSyncError(scrub_text(f"cannot read MLflow at {scrub_uri(tracking_uri)}: {exc.message}; check "
+                                         "--tracking-uri, that the server is up and the credentials in "
+                                         "MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN")) from exc
     notes: list[str] = []
     logged: list[LoggedModel] = []
     try:
@@ -252,7 +254,7 @@ def sync_mlflow(registry: Registry, client: MlflowClient, tracking_uri: str, *, 
     say = progress or (lambda _: None)
     report = SyncReport(scrub_uri(tracking_uri), dry_run=dry_run)
     started = time.monotonic()
-    snapshot = read_tracking(client, list(experiments))
+    snapshot = read_tracking(client, list(experiments), tracking_uri)
     report.runs_seen = len(snapshot.runs)
     report.notes += snapshot.notes
     say(f"read {len(snapshot.runs)} runs, {len(snapshot.logged_models)} logged models and "
