@@ -262,7 +262,8 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
             version=str(version.version), download_location=f"models:/{version.name}/{version.version}",
             description=scrub_text(version.description) if version.description else None))
     produced = {m.qualified_name for m in outputs}
-    inputs += [b for b in bases if b not in produced]
+    base_inputs = list(dict.fromkeys(b for b in bases if b not in produced))
+    inputs += base_inputs
     purpose = (tags.get(PURPOSE_KEY) or "").strip() or None
     if purpose is not None:  # the spec below skips the vocabulary check (its names are normalised already)
         purpose = canonical_purposes([purpose])[0]
@@ -279,6 +280,9 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
         "processing_purpose": purpose,
         "hyperparameters": hyperparameters(params),
         "framework": "mlflow",
+        # Model inputs (issue 13, model lineage): a base model Atlas does not hold yet is recorded as a model
+        # (with no known license), not as a dataset; where the spec has the field.
+        **({"model_inputs": base_inputs} if "model_inputs" in TrainingRunSpec.model_fields else {}),
     }, context={NAMES_NORMALIZED: True})
     return RunMapping(info.run_id, spec, evaluation_datasets=evaluation)
 
