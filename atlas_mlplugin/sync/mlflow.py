@@ -260,6 +260,13 @@ def sync_mlflow(registry: Registry, client: MlflowClient, tracking_uri: str, *, 
     say(f"read {len(snapshot.runs)} runs, {len(snapshot.logged_models)} logged models and "
         f"{len(snapshot.versions)} model versions from MLflow in {time.monotonic() - started:.1f} s")
     mapped, report.failed = map_runs(snapshot, tracking_uri, _resolver(client, tracking_uri))
+    run_ids = {r.info.run_id for r in snapshot.runs}
+    without_run = sum(1 for v in snapshot.versions if not v.run_id)
+    elsewhere = sum(1 for v in snapshot.versions if v.run_id and v.run_id not in run_ids)
+    if without_run:
+        report.notes.append(f"{without_run} model version(s) registered without a run: not mirrored (no lineage)")
+    if elsewhere:
+        report.notes.append(f"{elsewhere} model version(s) of runs outside the synced experiments: not mirrored")
     for m in mapped:
         report.version_names |= {o.qualified_name for o in m.spec.outputs if o.version is not None}
         if m.spec.unresolved_inputs or not m.spec.inputs:
