@@ -98,8 +98,10 @@ class SyncReport:
 
         head = f"runs seen {self.runs_seen}: {runs['created']} created, {runs['updated']} updated, " \
                f"{runs['unchanged']} unchanged, {len(self.failed)} failed"
-        return "; ".join([head, part("logged models", logged), part("model versions", versions),
-                          f"{len(self.incomplete)} with incomplete lineage", f"{self.writes} write requests"])
+        evaluations = self.counts("evaluation")
+        parts = [head, part("logged models", logged), part("model versions", versions)]
+        parts += [part("evaluations", evaluations)] if sum(evaluations.values()) else []
+        return "; ".join([*parts, f"{len(self.incomplete)} with incomplete lineage", f"{self.writes} write requests"])
 
     def lines(self) -> list[str]:
         out = ["dry run: nothing was written to Atlas"] if self.dry_run else []
@@ -118,6 +120,7 @@ class SyncReport:
             "tracking_uri": self.tracking_uri, "dry_run": self.dry_run, "writes": self.writes,
             "runs": {"seen": self.runs_seen, **self.counts("run"), "failed": len(self.failed)},
             "logged_models": self.counts("logged model"), "model_versions": self.counts("model version"),
+            "evaluations": self.counts("evaluation"),
             "entries": [{"kind": self.kind(e), "qualified_name": e.qualified_name, "action": e.action,
                          "changes": list(e.changes), "guid": e.guid} for e in self.entries],
             "incomplete": [{"run": r, "unresolved_inputs": w} for r, w in self.incomplete],
@@ -243,7 +246,9 @@ def map_runs(snapshot: TrackingSnapshot, tracking_uri: str,
 
 # --- writing -----------------------------------------------------------------------------------------------
 def _document(mappings: list[RunMapping]) -> CatalogDocument:
-    return CatalogDocument.model_validate({"version": 1, "training_runs": [m.spec for m in mappings]},
+    evaluations = [e for m in mappings for e in m.evaluations]
+    return CatalogDocument.model_validate({"version": 1, "training_runs": [m.spec for m in mappings],
+                                           **({"evaluations": evaluations} if evaluations else {})},
                                           context={NAMES_NORMALIZED: True})
 
 

@@ -67,7 +67,8 @@ class RunMapping:
 
     mlflow_run_id: str  # as MLflow shows it (the spec's run_id is mlflow-<it>)
     spec: TrainingRunSpec
-    evaluation_datasets: list[str] = field(default_factory=list)
+    evaluation_datasets: list[str] = field(default_factory=list)  # evaluation data not mirrored, for the report
+    evaluations: list[Any] = field(default_factory=list)  # EvaluationRunSpec, where the model has it
 
 
 # A function giving the qualifiedName of a model named by an MLflow model URI (models:/name@alias,
@@ -190,6 +191,15 @@ def _logged_models_of(run: Run, logged: Iterable[LoggedModel]) -> list[tuple[str
     return found
 
 
+def _evaluation_type() -> Any:
+    """EvaluationRunSpec (issue 13, evaluation runs) where the domain model has it, else None."""
+    try:
+        from atlas_mlplugin.model import EvaluationRunSpec  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return EvaluationRunSpec
+
+
 def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedModel] = (),
                 model_versions: Iterable[ModelVersion] = (), resolve: ModelResolver | None = None,
                 model_ids: Mapping[str, str] | None = None) -> RunMapping:
@@ -209,10 +219,13 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
     inputs: list[str] = []
     unresolved: list[str] = []
     evaluation: list[str] = []
+    evaluation_data: list[str] = []  # evaluation datasets with a name
     for dataset_input in (run.inputs.dataset_inputs if run.inputs else None) or []:
         ref = dataset_ref(dataset_input)
         if (ref.context or "").lower() in EVALUATION_CONTEXTS:
             evaluation.append(ref.qualified_name or ref.label)
+            if ref.qualified_name is not None:
+                evaluation_data.append(ref.qualified_name)
         elif ref.qualified_name is not None:
             inputs.append(ref.qualified_name)
         elif ref.unresolved is not None:
@@ -245,6 +258,10 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
         outputs.append(_model_spec(qualified_name, path, license_id=logged_licenses[qualified_name],
                                    type_of_model=model_type, download_location=where,
                                    description=f"Logged by MLflow run {info.run_id}"))
+    # A version registered from a model this run logged and evaluated on named evaluation data is that model,
+    # certified: the output of an evaluation run (model + evaluation datasets -> version), not of the training.
+    evaluation_type = _evaluation_type() if evaluation_data else None
+    certified: dict[str, list[ModelSpec]] = {}
     for version in model_versions:
         v_tags = dict(version.tags or {})
         label = f"model version {version.name}/{version.version}"
@@ -256,12 +273,16 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
             # Registered from another model (a copied or derived version): its base. The run's own logged
             # model is an output, and outputs are dropped from the inputs below.
             bases.append(registered_from)
-        outputs.append(_model_spec(
+        version_spec = _model_spec(
             naming.mlflow_model_version(tracking_uri, version.name, version.version), version.name,
             license_id=_license(v_tags) or logged_licenses.get(registered_from or "") or _license(tags),
             version=str(version.version), download_location=f"models:/{version.name}/{version.version}",
-            description=scrub_text(version.description) if version.description else None))
-    produced = {m.qualified_name for m in outputs}
+            description=scrub_text(version.description) if version.description else None)
+        if evaluation_type is not None and registered_from in logged_licenses:
+            certified.setdefault(str(registered_from), []).append(version_spec)
+        else:
+            outputs.append(version_spec)
+    produced = {m.qualified_name for m in outputs} | {m.qualified_name for v in certified.values() for m in v}
     base_inputs = list(dict.fromkeys(b for b in bases if b not in produced))
     inputs += base_inputs
     purpose = (tags.get(PURPOSE_KEY) or "").strip() or None
@@ -284,7 +305,15 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
         # (with no known license), not as a dataset; where the spec has the field.
         **({"model_inputs": base_inputs} if "model_inputs" in TrainingRunSpec.model_fields else {}),
     }, context={NAMES_NORMALIZED: True})
-    return RunMapping(info.run_id, spec, evaluation_datasets=evaluation)
+    evaluations = [evaluation_type.model_validate({
+        "run_id": naming.mlflow_run_id(info.run_id) + (f"-{i}" if i else ""),
+        "name": f"{info.run_name or info.run_id} (evaluation)",
+        "model": model, "datasets": list(dict.fromkeys(evaluation_data)), "outputs": versions,
+        "metrics": dict(data.metrics or {}), "status": spec.status, "start_time": spec.start_time,
+        "end_time": spec.end_time, "code_revision": spec.code_revision,
+    }, context={NAMES_NORMALIZED: True}) for i, (model, versions) in enumerate(certified.items())]
+    return RunMapping(info.run_id, spec, evaluation_datasets=[] if evaluations else evaluation,
+                      evaluations=evaluations)
 
 
 def scrubbed_tracking_uri(uri: str) -> str:

@@ -14,6 +14,7 @@ from mlflow.entities import (  # noqa: E402
     DatasetInput,
     InputTag,
     LoggedModel,
+    Metric,
     Param,
     Run,
     RunData,
@@ -45,11 +46,13 @@ def dataset(source_type: str, source: dict[str, str], *, name: str = "d", contex
 
 
 def mlflow_run(run_id: str = "r1", *, inputs: list[DatasetInput] = (), params: dict[str, str] | None = None,
-               tags: dict[str, str] | None = None, status: str = "FINISHED", start: int = 1_700_000_000_000) -> Run:
+               tags: dict[str, str] | None = None, status: str = "FINISHED", start: int = 1_700_000_000_000,
+               metrics: dict[str, float] | None = None) -> Run:
     info = RunInfo(run_id=run_id, experiment_id="1", user_id="u", status=status, start_time=start,
                    end_time=start + 60_000 if status != "RUNNING" else None, lifecycle_stage="active",
                    run_name=f"name-{run_id}")
-    data = RunData(params=[Param(k, v) for k, v in (params or {}).items()],
+    data = RunData(metrics=[Metric(k, v, start, 0) for k, v in (metrics or {}).items()],
+                   params=[Param(k, v) for k, v in (params or {}).items()],
                    tags=[RunTag(k, v) for k, v in (tags or {}).items()])
     return Run(info, data, RunInputs(list(inputs)))
 
@@ -131,6 +134,22 @@ def test_evaluation_data_is_not_a_training_input_and_is_listed() -> None:
                              dataset("local", {"uri": "/data/bench"}, context="eval")])
     mapped = run_mapping(run, tracking_uri=URI)
     assert mapped.spec.inputs == ["file:///data/train"] and mapped.evaluation_datasets == ["file:///data/bench"]
+
+
+def test_a_version_of_a_model_evaluated_on_test_data_is_certified_by_an_evaluation_run() -> None:
+    from atlas_mlplugin.sync.mlflow_mapping import _evaluation_type
+
+    if _evaluation_type() is None:
+        pytest.skip("needs evaluation runs (issue 13 interface (c)) on main")
+    run = mlflow_run(inputs=[dataset("local", {"uri": "/data/train"}),
+                             dataset("local", {"uri": "/data/lfw"}, context="test")], metrics={"accuracy": 0.99})
+    mapped = run_mapping(run, tracking_uri=URI, logged_models=[logged()], model_versions=[version()])
+    assert [m.qualified_name for m in mapped.spec.outputs] == [f"mlflow:{URI}/runs/r1/artifacts/model"]
+    assert mapped.spec.inputs == ["file:///data/train"] and mapped.evaluation_datasets == []
+    (evaluation,) = mapped.evaluations
+    assert evaluation.model == f"mlflow:{URI}/runs/r1/artifacts/model" and evaluation.datasets == ["file:///data/lfw"]
+    assert [m.qualified_name for m in evaluation.outputs] == [f"mlflow:{URI}/models/scene/3"]
+    assert evaluation.metrics == {"accuracy": 0.99}
 
 
 def test_an_unknown_purpose_is_an_error_naming_it() -> None:
