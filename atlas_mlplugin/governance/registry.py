@@ -24,6 +24,7 @@ from atlas_mlplugin.mapping.tags import (
     RETRACTION_TAG_TYPES,
     UNREGISTERED,
     Classification,
+    anonymisation_tags,
     consent_tags,
     derived_tags,
     incomplete_lineage_tags,
@@ -233,19 +234,33 @@ class GovernanceRegistry:
         return guid
 
     def block_personal_data_at_inputs(self, process_guid: str) -> None:
-        """Stop the personal-data tags at the input edges of this process (an attested anonymization)."""
+        """Stop the personal-data tags at the input edges of this process (an attested anonymization), and
+        record the attestation on each dataset it outputs (AnonymisationAttested), so that the anonymised
+        dataset's own page says who attested it and which tags stop. All three write paths (REST, catalog
+        apply, Kafka hook) call this once the process's edges exist."""
         process = self.client.get_entity(process_guid)["entity"]
-        for ref in (process.get("relationshipAttributes") or {}).get(n.INPUTS) or []:
+        relations = process.get("relationshipAttributes") or {}
+        sources: list[str] = []
+        stopped: set[str] = set()
+        for ref in relations.get(n.INPUTS) or []:
             if ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
                 continue
+            sources.append(str((ref.get("uniqueAttributes") or {}).get(n.QUALIFIED_NAME) or ref.get("displayText")))
             # A block names each (tag type, source entity) pair arriving over this edge.
             blocked = [{"typeName": c["typeName"], "entityGuid": c.get("entityGuid", ref["guid"])}
                        for c in self.client.get_classifications(ref["guid"])
                        if c["typeName"] in PERSONAL_DATA_TAG_TYPES]
             if not blocked:
                 continue
+            stopped.update(b["typeName"] for b in blocked)
             relationship = self.client.get_relationship(ref["relationshipGuid"])["relationship"]
             self.client.update_relationship(em.blocked_propagation_relationship(relationship, blocked))
+        attributes = process.get("attributes") or {}
+        tags = anonymisation_tags(str(attributes.get(n.QUALIFIED_NAME)), attributes.get(n.ATTESTATION), sources,
+                                  sorted(stopped))
+        for ref in relations.get(n.OUTPUTS) or []:
+            if ref.get("relationshipStatus", "ACTIVE") == "ACTIVE" and ref.get("typeName") == n.ML_DATASET:
+                self.sync_derived_tags(ref["guid"], tags, frozenset({n.ANONYMISATION_ATTESTED}))
 
     def ensure_dataset(self, qualified_name: str, *, reader: str) -> None:
         """Make sure a dataset some job reads exists. One nobody described becomes a placeholder with
