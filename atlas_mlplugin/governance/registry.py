@@ -240,12 +240,15 @@ class GovernanceRegistry:
         apply, Kafka hook) call this once the process's edges exist."""
         process = self.client.get_entity(process_guid)["entity"]
         relations = process.get("relationshipAttributes") or {}
+        # The legacy `inputs` attribute names each input (its relationship reference only shows its name).
+        input_names = {ref.get("guid"): (ref.get("uniqueAttributes") or {}).get(n.QUALIFIED_NAME)
+                       for ref in (process.get("attributes") or {}).get(n.INPUTS) or []}
         sources: list[str] = []
         stopped: set[str] = set()
         for ref in relations.get(n.INPUTS) or []:
             if ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
                 continue
-            sources.append(str((ref.get("uniqueAttributes") or {}).get(n.QUALIFIED_NAME) or ref.get("displayText")))
+            sources.append(str(input_names.get(ref["guid"]) or ref.get("displayText") or ref["guid"]))
             # A block names each (tag type, source entity) pair arriving over this edge.
             blocked = [{"typeName": c["typeName"], "entityGuid": c.get("entityGuid", ref["guid"])}
                        for c in self.client.get_classifications(ref["guid"])

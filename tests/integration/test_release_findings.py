@@ -1,0 +1,182 @@
+"""What an officer finds in the Atlas UI after `atlas-ml check` records a verdict, on a real Atlas: one finding
+entity per finding on the release, linked to the dataset it comes from (and listed on that dataset's page);
+findings that are gone at a later check deleted; the model's verdict per release context in words; and an
+attested anonymisation shown on the anonymised dataset and on the lineage graph."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.atlas.typedefs import apply
+from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.model import DatasetSpec, DerivationSpec, ModelSpec, TrainingRunSpec
+
+pytestmark = pytest.mark.integration
+
+
+def dataset(registry: GovernanceRegistry, uid: str, name: str, **facts: Any) -> tuple[str, str]:
+    qn = f"file:///{uid}/{name}"
+    return qn, registry.register_dataset(DatasetSpec(qualified_name=qn, name=name, **facts))
+
+
+def train(registry: GovernanceRegistry, uid: str, inputs: list[str]) -> str:
+    model = ModelSpec(qualified_name=f"models/{uid}/m", name=f"m-{uid}")
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-run", name="train", inputs=inputs, outputs=[model]))
+    return model.qualified_name
+
+
+def check(run: Callable[..., Result], model: str, *context: str) -> dict[str, Any]:
+    """`atlas-ml check MODEL ... --record` as a user runs it; the JSON report."""
+    result = run("check", model, *context, "--record", "--format", "json")
+    assert result.exit_code in (0, 2), result.output
+    return dict(json.loads(result.output))
+
+
+def release_of(client: AtlasClient, model: str, audience: str, terms: str) -> dict[str, Any]:
+    found = client.find_entity("ml_release", f"{model}#release/{audience}/{terms}")
+    assert found is not None, "the check did not record the release decision"
+    return dict(found["entity"])
+
+
+def findings_of(client: AtlasClient, release: dict[str, Any], status: str = "ACTIVE") -> list[dict[str, Any]]:
+    refs = [r for r in release["relationshipAttributes"].get("findings") or [] if r.get("entityStatus") == status]
+    if not refs:
+        return []
+    return list(client.get_entities([r["guid"] for r in refs])["entities"])
+
+
+def test_each_finding_is_an_entity_on_the_release_linked_to_its_dataset(
+        registry: GovernanceRegistry, client: AtlasClient, run: Callable[..., Result], uid: str) -> None:
+    nc, nc_guid = dataset(registry, uid, "street-scenes", license="CC-BY-NC-4.0")
+    sa, sa_guid = dataset(registry, uid, "map-tiles", license="CC-BY-SA-4.0")
+    model = train(registry, uid, [nc, sa])
+
+    report = check(run, model, "--audience", "public", "--commercial")
+    assert report["verdict"] == "BLOCK"
+
+    release = release_of(client, model, "public", "commercial")
+    findings = findings_of(client, release)
+    assert len(findings) == len(report["findings"]), "one finding entity per finding of the check"
+    by_tag = {f["attributes"]["tag"]: f for f in findings}
+    blocked = by_tag["NonCommercial"]
+    attrs = blocked["attributes"]
+    assert attrs["outcome"] == "BLOCK" and attrs["sourceDataset"] == nc
+    expected = next(f for f in report["findings"] if f["tag"] == "NonCommercial")
+    assert attrs["message"] == expected["message"] and attrs["remedy"] == expected["remedy"]
+    assert attrs["name"] == f"BLOCK: NonCommercial from {nc}"
+    assert expected["message"] in attrs["description"]  # the header of the finding's page
+    # Clickable both ways: the finding names its dataset, the dataset lists the findings naming it.
+    assert blocked["relationshipAttributes"]["source"]["guid"] == nc_guid
+    assert blocked["relationshipAttributes"]["release"]["guid"] == release["guid"]
+    on_dataset = client.get_entity(nc_guid)["entity"]["relationshipAttributes"]["releaseFindings"]
+    assert blocked["guid"] in {r["guid"] for r in on_dataset}
+    assert by_tag["ShareAlike"]["relationshipAttributes"]["source"]["guid"] == sa_guid
+    # findingsJson stays for tools.
+    assert len(json.loads(release["attributes"]["findingsJson"])) == len(report["findings"])
+
+    check(run, model, "--audience", "public", "--commercial")  # the same check again changes nothing
+    again = findings_of(client, release_of(client, model, "public", "commercial"))
+    assert sorted(f["guid"] for f in again) == sorted(f["guid"] for f in findings)
+
+
+def test_a_recheck_after_the_cause_is_fixed_deletes_the_old_finding(
+        registry: GovernanceRegistry, client: AtlasClient, run: Callable[..., Result], uid: str) -> None:
+    qn, guid = dataset(registry, uid, "relicensed", license="CC-BY-NC-4.0")
+    model = train(registry, uid, [qn])
+    assert check(run, model, "--audience", "public", "--commercial")["verdict"] == "BLOCK"
+    [old] = [f for f in findings_of(client, release_of(client, model, "public", "commercial"))
+             if f["attributes"]["tag"] == "NonCommercial"]
+
+    registry.register_dataset(DatasetSpec(qualified_name=qn, name="relicensed", license="CC0-1.0"))  # fixed
+    assert check(run, model, "--audience", "public", "--commercial")["verdict"] == "PASS"
+
+    release = release_of(client, model, "public", "commercial")
+    assert [f for f in findings_of(client, release) if f["attributes"]["tag"] == "NonCommercial"] == []
+    assert client.get_entity(old["guid"])["entity"]["status"] == "DELETED"  # kept, shown struck through
+    assert old["guid"] in {f["guid"] for f in findings_of(client, release, "DELETED")}
+    summary = client.find_entity("ml_model", model)["entity"]["attributes"]["governanceSummary"]
+    assert summary.startswith("Public commercial release: PASS") and "Blocked because" not in summary
+
+
+def test_the_model_explains_each_release_context_in_words(
+        registry: GovernanceRegistry, client: AtlasClient, run: Callable[..., Result], uid: str) -> None:
+    qn, _ = dataset(registry, uid, "nc", license="CC-BY-NC-4.0")
+    model = train(registry, uid, [qn])
+    internal = check(run, model, "--audience", "internal", "--non-commercial")
+    public = check(run, model, "--audience", "public", "--commercial")
+    assert (internal["verdict"], public["verdict"]) == ("PASS", "BLOCK")
+
+    summary = client.find_entity("ml_model", model)["entity"]["attributes"]["governanceSummary"]
+    assert summary.startswith("Internal non-commercial release: PASS, may go ahead")
+    assert "Public commercial release: BLOCK, must not go ahead" in summary
+    blocker = next(f for f in public["findings"] if f["outcome"] == "BLOCK")
+    assert blocker["message"] in summary and blocker["remedy"].rstrip(".") in summary
+    assert blocker["rule_id"] not in summary and "{" not in summary
+
+    check(run, model, "--audience", "internal", "--non-commercial")  # the narrower one checked last
+    summary = client.find_entity("ml_model", model)["entity"]["attributes"]["governanceSummary"]
+    assert "Public commercial release: BLOCK" in summary, "checking one context must not hide the others"
+
+
+def test_an_attested_anonymisation_shows_on_the_dataset_and_on_the_lineage_graph(
+        registry: GovernanceRegistry, client: AtlasClient, uid: str) -> None:
+    raw, _ = dataset(registry, uid, "support-chats", license="CC0-1.0", personal_data_categories=["email"])
+    anon = DatasetSpec(qualified_name=f"file:///{uid}/support-chats-anon", name="support-chats-anon",
+                       license="CC0-1.0")
+    attestation = "Privacy office (J. Doe), 2026-04-02: names and emails removed; review ticket PRIV-231"
+    step = registry.record_derivation(DerivationSpec(
+        qualified_name=f"derive:{uid}/anonymize", name="anonymize support chats", derivation_type="anonymize",
+        inputs=[raw], outputs=[anon], attested=True, attestation=attestation))
+
+    anon_entity = client.find_entity("ml_dataset", anon.qualified_name)["entity"]
+    tags = {c["typeName"]: c for c in anon_entity.get("classifications") or []}
+    assert "PersonalData" not in tags
+    attested = tags["AnonymisationAttested"]
+    assert attested["entityGuid"] == anon_entity["guid"] and attested["propagate"] is False
+    assert attested["attributes"]["attestation"] == attestation
+    assert attested["attributes"]["stoppedTags"] == ["PersonalData"]
+    assert attested["attributes"]["sourceDatasets"] == [raw]
+    assert attested["attributes"]["derivation"] == f"derive:{uid}/anonymize"
+
+    model = train(registry, uid, [anon.qualified_name])
+    model_guid = client.find_entity("ml_model", model)["entity"]["guid"]
+    model_tags = {c["typeName"] for c in client.get_classifications(model_guid)}
+    assert "PersonalData" not in model_tags and "AnonymisationAttested" not in model_tags  # not passed on
+
+    # What the Atlas UI draws: each node is labelled with the displayText of the lineage answer (17 visible
+    # characters, the rest on hover).
+    lineage = client.lineage(model_guid, "INPUT", depth=5)
+    node = lineage["guidEntityMap"][step]
+    assert node["displayText"].startswith("PII stops here: anonymize support chats")
+    assert "J. Doe" in node["displayText"] and "2026-04-02" in node["displayText"]
+    assert client.get_entity(step)["entity"]["attributes"]["name"] == "anonymize support chats"
+
+
+def test_a_step_that_is_not_attested_is_shown_by_its_name(registry: GovernanceRegistry, client: AtlasClient,
+                                                         uid: str) -> None:
+    raw, _ = dataset(registry, uid, "raw", license="CC0-1.0")
+    out = DatasetSpec(qualified_name=f"file:///{uid}/filtered", name="filtered", license="CC0-1.0")
+    step = registry.record_derivation(DerivationSpec(qualified_name=f"derive:{uid}/filter", name="filter rows",
+                                                     derivation_type="filter", inputs=[raw], outputs=[out]))
+    out_guid = client.find_entity("ml_dataset", out.qualified_name)["entity"]["guid"]
+    assert client.lineage(out_guid, "INPUT")["guidEntityMap"][step]["displayText"] == "filter rows"
+
+
+def test_typedefs_apply_upgraded_this_atlas(client: AtlasClient) -> None:
+    # The session applied the files to a server that had the earlier versions (or none): the new types exist
+    # and the bumped ones carry what the check and the lineage graph rely on.
+    assert not apply(client).changed
+    derivation = client.request("GET", "/v2/types/entitydef/name/ml_derivation")
+    assert (derivation.get("options") or {}).get("displayTextAttribute") == "lineageLabel"
+    assert "lineageLabel" in {a["name"] for a in derivation["attributeDefs"]}
+    finding = client.request("GET", "/v2/types/entitydef/name/ml_release_finding")
+    assert {"outcome", "message", "remedy", "tag", "sourceDataset"} <= {a["name"] for a in finding["attributeDefs"]}
+    for relationship in ("ml_release_findings", "ml_finding_source"):
+        assert client.request("GET", f"/v2/types/relationshipdef/name/{relationship}")["name"] == relationship
+    assert client.request("GET", "/v2/types/classificationdef/name/AnonymisationAttested")["name"]
