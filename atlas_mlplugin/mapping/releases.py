@@ -214,6 +214,10 @@ def verdict_entities(decision: ReleaseDecision) -> list[Entity]:
 
 
 def verdict_tag(decision: ReleaseDecision) -> Classification:
+    """The latest check in the model's tag bar; its summary is that context in words, as on the model's page
+    (the rule ids stay in the release's findings)."""
+    summary = explain(decision.audience, decision.commercial, decision.verdict, decision.findings,
+                      decision.checked_at, decision.summary)
     return {"typeName": n.RELEASE_VERDICT, "propagate": False, "attributes": {
-        "verdict": decision.verdict, "summary": decision.summary, "checkedTime": to_millis(decision.checked_at),
+        "verdict": decision.verdict, "summary": summary, "checkedTime": to_millis(decision.checked_at),
         "audience": decision.audience, "commercial": decision.commercial}}

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
 
 from atlas_mlplugin.atlas.client import AtlasClient
-from atlas_mlplugin.atlas.typedefs import apply
+from atlas_mlplugin.atlas.typedefs import apply, default_typedefs_dir
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import DatasetSpec, DerivationSpec, ModelSpec, TrainingRunSpec
 
@@ -169,7 +170,7 @@ def test_a_step_that_is_not_attested_is_shown_by_its_name(registry: GovernanceRe
 
 
 def test_typedefs_apply_upgraded_this_atlas(client: AtlasClient) -> None:
-    # The session applied the files to a server that had the earlier versions (or none): the new types exist
+    # The session applied the files (to a server that had the earlier versions, or none): the new types exist
     # and the bumped ones carry what the check and the lineage graph rely on.
     assert not apply(client).changed
     derivation = client.request("GET", "/v2/types/entitydef/name/ml_derivation")
@@ -180,3 +181,34 @@ def test_typedefs_apply_upgraded_this_atlas(client: AtlasClient) -> None:
     for relationship in ("ml_release_findings", "ml_finding_source"):
         assert client.request("GET", f"/v2/types/relationshipdef/name/{relationship}")["name"] == relationship
     assert client.request("GET", "/v2/types/classificationdef/name/AnonymisationAttested")["name"]
+
+
+def test_apply_upgrades_a_step_type_of_the_previous_version_in_place(client: AtlasClient, uid: str,
+                                                                     tmp_path: Path) -> None:
+    # ml_derivation as the previous release defined it (1.1: no label, no display option), under a name of
+    # this test's own, applied; then the current definition with a bumped typeVersion: apply must update it
+    # where it stands (Atlas accepts a new optional attribute and the display option on an existing type).
+    current = next(d for d in json.loads((default_typedefs_dir() / "10-ml" / "45-etl.json").read_text())["entityDefs"]
+                   if d["name"] == "ml_derivation")
+    name = f"ml_derivation_upgrade_{uid}"
+    previous = {**current, "name": name, "typeVersion": "1.1",
+                "attributeDefs": [a for a in current["attributeDefs"] if a["name"] != "lineageLabel"]}
+    previous.pop("options")
+    root = tmp_path / "typedefs" / "10-ml"
+    root.mkdir(parents=True)
+
+    def write(definition: dict[str, Any]) -> None:
+        (root / "45-etl.json").write_text(json.dumps({"entityDefs": [definition]}))
+
+    write(previous)
+    try:
+        assert [n for _, n, _ in apply(client, root.parent).created] == [name]
+        write({**current, "name": name})
+        report = apply(client, root.parent)
+        assert [(n, old, new) for _, n, old, new in report.updated] == [(name, "1.1", current["typeVersion"])]
+        upgraded = client.request("GET", f"/v2/types/entitydef/name/{name}")
+        assert upgraded["typeVersion"] == current["typeVersion"]
+        assert (upgraded.get("options") or {}).get("displayTextAttribute") == "lineageLabel"
+        assert "lineageLabel" in {a["name"] for a in upgraded["attributeDefs"]}
+    finally:
+        client.request("DELETE", "/v2/types/typedefs", json={"entityDefs": [{"name": name}]})

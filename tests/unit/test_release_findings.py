@@ -16,6 +16,7 @@ from atlas_mlplugin.mapping.releases import (
     FindingRecord,
     finding_qualified_name,
     verdict_entities,
+    verdict_tag,
 )
 from atlas_mlplugin.mapping.tags import anonymisation_tags
 from atlas_mlplugin.model import DatasetSpec, DerivationSpec
@@ -131,6 +132,12 @@ def test_the_model_explains_its_verdict_in_words_not_rule_ids() -> None:
     for rule_id in ("retracted-data", "share-alike-obligation"):
         assert rule_id not in text
     assert "{" not in text and "\n" not in text
+
+
+def test_the_verdict_tag_explains_the_context_checked_in_words() -> None:
+    tag = verdict_tag(decision_of(report([RETRACTED]), "scene"))
+    assert tag["attributes"]["summary"].startswith("Public commercial release: BLOCK, must not go ahead")
+    assert "retracted-data" not in tag["attributes"]["summary"] and RETRACTED.message in tag["attributes"]["summary"]
 
 
 def test_the_model_explains_every_release_context_recorded_on_it() -> None:
