@@ -212,3 +212,39 @@ def test_apply_upgrades_a_step_type_of_the_previous_version_in_place(client: Atl
         assert "lineageLabel" in {a["name"] for a in upgraded["attributeDefs"]}
     finally:
         client.request("DELETE", "/v2/types/typedefs", json={"entityDefs": [{"name": name}]})
+
+
+def test_a_catalog_apply_records_the_attestation_too(client: AtlasClient, run: Callable[..., Result], uid: str,
+                                                     tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"""version: 1
+datasets:
+  - qualified_name: file:///{uid}/chats
+    name: chats
+    license: CC0-1.0
+    personal_data_categories: [email]
+derivations:
+  - qualified_name: derive:{uid}/anonymize-chats
+    name: anonymize chats
+    derivation_type: anonymize
+    inputs: [file:///{uid}/chats]
+    attested: true
+    attestation: Privacy office (J. Doe), 2026-04-02, redaction pipeline v1.4
+    outputs:
+      - qualified_name: file:///{uid}/chats-anon
+        name: chats-anon
+        license: CC0-1.0
+""")
+    result = run("apply", str(catalog))
+    assert result.exit_code == 0, result.output
+    anon = client.find_entity("ml_dataset", f"file:///{uid}/chats-anon")["entity"]
+    tags = {c["typeName"]: c for c in anon.get("classifications") or []}
+    assert "PersonalData" not in tags
+    assert tags["AnonymisationAttested"]["attributes"]["attestation"].startswith("Privacy office (J. Doe)")
+    step = client.find_entity("ml_derivation", f"derive:{uid}/anonymize-chats")["entity"]
+    label = client.lineage(anon["guid"], "INPUT")["guidEntityMap"][step["guid"]]["displayText"]
+    assert label.startswith("PII stops here: anonymize chats")
+
+    again = run("apply", str(catalog))  # applying again changes nothing and keeps the attestation
+    assert again.exit_code == 0, again.output
+    assert "AnonymisationAttested" in {c["typeName"] for c in client.get_classifications(anon["guid"])}
