@@ -248,3 +248,31 @@ derivations:
     again = run("apply", str(catalog))  # applying again changes nothing and keeps the attestation
     assert again.exit_code == 0, again.output
     assert "AnonymisationAttested" in {c["typeName"] for c in client.get_classifications(anon["guid"])}
+
+    # The attestation is withdrawn in the file: the personal data flows again, the claim goes.
+    catalog.write_text(catalog.read_text().replace("attested: true", "attested: false").replace(
+        "    attestation: Privacy office (J. Doe), 2026-04-02, redaction pipeline v1.4\n", ""))
+    withdrawn = run("apply", str(catalog))
+    assert withdrawn.exit_code == 0, withdrawn.output
+    tags = {c["typeName"] for c in client.get_classifications(anon["guid"])}
+    assert "PersonalData" in tags and "AnonymisationAttested" not in tags
+
+
+def test_an_attestation_withdrawn_lets_personal_data_through_again(registry: GovernanceRegistry,
+                                                                  client: AtlasClient, uid: str) -> None:
+    raw, _ = dataset(registry, uid, "chats", license="CC0-1.0", personal_data_categories=["email"])
+    anon = DatasetSpec(qualified_name=f"file:///{uid}/chats-anon", name="chats-anon", license="CC0-1.0")
+    spec = DerivationSpec(qualified_name=f"derive:{uid}/anonymize", name="anonymize chats",
+                          derivation_type="anonymize", inputs=[raw], outputs=[anon], attested=True,
+                          attestation="Privacy office (J. Doe), 2026-04-02")
+    step = registry.record_derivation(spec)
+    anon_guid = client.find_entity("ml_dataset", anon.qualified_name)["entity"]["guid"]
+    assert "PersonalData" not in {c["typeName"] for c in client.get_classifications(anon_guid)}
+
+    # The re-identification review failed: the step is recorded again, no longer attested.
+    registry.record_derivation(spec.model_copy(update={"attested": False, "attestation": None}))
+    tags = {c["typeName"] for c in client.get_classifications(anon_guid)}
+    assert "PersonalData" in tags, "with the attestation gone the personal data must reach the models again"
+    assert "AnonymisationAttested" not in tags
+    out_guid = client.find_entity("ml_dataset", anon.qualified_name)["entity"]["guid"]
+    assert client.lineage(out_guid, "INPUT")["guidEntityMap"][step]["displayText"] == "anonymize chats"
