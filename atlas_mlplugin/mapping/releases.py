@@ -64,6 +64,7 @@ class ContextVerdict:
     findings: tuple[FindingRecord, ...] = ()
     checked_at: datetime | None = None
     summary: str | None = None  # used when its findings cannot be read back
+    release_qualified_name: str | None = None  # which ml_release it is (one per context); None: by its terms
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,14 @@ def model_explanation(decision: ReleaseDecision) -> str:
     """Every release context recorded on the model in words, narrowest audience first: what the model's
     page shows as governanceSummary. The context just checked replaces its older record."""
     current = ContextVerdict(decision.audience, decision.commercial, decision.verdict, decision.findings,
-                             decision.checked_at, decision.summary)
-    contexts = {(c.audience, c.commercial): c for c in decision.other_contexts}
-    contexts[(current.audience, current.commercial)] = current
+                             decision.checked_at, decision.summary, decision.release_qualified_name)
+
+    def key(c: ContextVerdict) -> str:
+        return c.release_qualified_name or f"{decision.model}#release/{c.audience}/" + (
+            "commercial" if c.commercial else "non-commercial")
+
+    contexts = {key(c): c for c in decision.other_contexts}
+    contexts[key(current)] = current
     ordered = sorted(contexts.values(), key=lambda c: (AUDIENCE_ORDER.get(c.audience, 9), c.audience, c.commercial))
     return " ".join(explain(c.audience, c.commercial, c.verdict, c.findings, c.checked_at, c.summary)
                     for c in ordered)

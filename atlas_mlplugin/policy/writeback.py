@@ -103,7 +103,8 @@ def recorded_context(attributes: dict[str, Any]) -> ContextVerdict | None:
     return ContextVerdict(audience=str(audience), commercial=bool(attributes.get("commercial")),
                           verdict=str(attributes["verdict"]), findings=findings,
                           checked_at=from_millis(attributes.get("checkedTime")),
-                          summary=attributes.get(n.DESCRIPTION))
+                          summary=attributes.get(n.DESCRIPTION),
+                          release_qualified_name=attributes.get(n.QUALIFIED_NAME))
 
 
 def other_contexts(client: AtlasClient, model_guid: str, release_qualified_name: str) -> tuple[ContextVerdict, ...]:
