@@ -166,7 +166,7 @@ def _short(text: str) -> str:
 
 
 def _finding_entity(decision: ReleaseDecision, finding: FindingRecord) -> Entity:
-    """One finding, named so that the release's list reads well (outcome, tag, source) and described in
+    """One finding, named so that the lists read well (outcome, tag, source, release) and described in
     words (the message and how to resolve it); linked to its release and to the entity it comes from."""
     source = finding.source_qualified_name or "the model itself"
     description = _sentence(finding.message) + (f" {_sentence(finding.acceptance)}" if finding.acceptance else
@@ -177,7 +177,9 @@ def _finding_entity(decision: ReleaseDecision, finding: FindingRecord) -> Entity
         relationships[n.FINDING_SOURCE] = {"guid": finding.source_guid, "typeName": "Asset"}
     return {"typeName": n.ML_RELEASE_FINDING, "attributes": {
         n.QUALIFIED_NAME: finding_qualified_name(decision.release_qualified_name, finding),
-        n.NAME: f"{finding.outcome}: {finding.tag} from {_short(source)}",
+        # The dataset's page lists findings of every model built on it: the name says for which release.
+        n.NAME: f"{finding.outcome}: {finding.tag} from {_short(source)} for {_short(decision.model_name)} "
+                f"({decision.audience} {decision.terms})",
         n.DESCRIPTION: description, "outcome": finding.outcome, "message": finding.message,
         "remedy": finding.remedy, "acceptance": finding.acceptance, "tag": finding.tag,
         n.SOURCE_DATASET: finding.source_qualified_name, "lineagePath": list(finding.path),

@@ -70,7 +70,7 @@ def test_each_finding_is_an_entity_on_the_release_linked_to_its_dataset(
     assert attrs["outcome"] == "BLOCK" and attrs["sourceDataset"] == nc
     expected = next(f for f in report["findings"] if f["tag"] == "NonCommercial")
     assert attrs["message"] == expected["message"] and attrs["remedy"] == expected["remedy"]
-    assert attrs["name"] == f"BLOCK: NonCommercial from {nc}"
+    assert attrs["name"] == f"BLOCK: NonCommercial from {nc} for m-{uid} (public commercial)"
     assert expected["message"] in attrs["description"]  # the header of the finding's page
     # Clickable both ways: the finding names its dataset, the dataset lists the findings naming it.
     assert blocked["relationshipAttributes"]["source"]["guid"] == nc_guid

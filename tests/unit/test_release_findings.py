@@ -65,7 +65,7 @@ def test_each_finding_is_an_entity_linked_to_its_release_and_its_source() -> Non
     assert attrs[n.SOURCE_DATASET] == "file:///lab/faces"
     assert attrs["lineagePath"] == ["file:///lab/faces", "ml-run:r1", MODEL]
     # What the release's list and the finding's page show: readable words, not JSON.
-    assert attrs[n.NAME] == "BLOCK: Retracted from file:///lab/faces"
+    assert attrs[n.NAME] == "BLOCK: Retracted from file:///lab/faces for scene (public commercial)"
     assert attrs[n.DESCRIPTION] == ("file:///lab/faces was retracted by its publisher: consent problems. "
                                     "To resolve: Retrain without file:///lab/faces.")
     # findingsJson stays, for tools.
