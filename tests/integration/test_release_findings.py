@@ -17,6 +17,9 @@ from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.typedefs import apply, default_typedefs_dir
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import DatasetSpec, DerivationSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.transport.hooks import KafkaOpHandler
+from atlas_mlplugin.transport.kafka import HookPublisher
+from atlas_mlplugin.transport.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +279,23 @@ def test_an_attestation_withdrawn_lets_personal_data_through_again(registry: Gov
     assert "AnonymisationAttested" not in tags
     out_guid = client.find_entity("ml_dataset", anon.qualified_name)["entity"]["guid"]
     assert client.lineage(out_guid, "INPUT")["guidEntityMap"][step]["displayText"] == "anonymize chats"
+
+
+def test_through_kafka_too_a_withdrawn_attestation_lets_personal_data_through(
+        registry: GovernanceRegistry, client: AtlasClient, kafka_settings: KafkaSettings, uid: str) -> None:
+    raw, _ = dataset(registry, uid, "people", license="CC0-1.0", personal_data_categories=["contact"])
+    anon = DatasetSpec(qualified_name=f"file:///{uid}/people-anon", name="people-anon", license="CC0-1.0")
+    spec = DerivationSpec(qualified_name=f"derive:{uid}/anonymize-k", name="anonymize people",
+                          derivation_type="anonymize", inputs=[raw], outputs=[anon], attested=True,
+                          attestation="k-anonymity (k=10) checked by the DPO on 2026-04-02")
+    hooks = KafkaOpHandler(registry, HookPublisher(kafka_settings))
+    hooks.record_derivation(spec)
+    hooks.settle()
+    anon_guid = client.find_entity("ml_dataset", anon.qualified_name)["entity"]["guid"]
+    tags = {c["typeName"] for c in client.get_classifications(anon_guid)}
+    assert "AnonymisationAttested" in tags and "PersonalData" not in tags
+
+    hooks.record_derivation(spec.model_copy(update={"attested": False, "attestation": None}))
+    hooks.settle()
+    tags = {c["typeName"] for c in client.get_classifications(anon_guid)}
+    assert "PersonalData" in tags and "AnonymisationAttested" not in tags
