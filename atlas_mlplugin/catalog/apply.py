@@ -326,7 +326,8 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
             existing = snapshot.get(*_key(entity))
             # An attestation withdrawn in the file lifts the block set when it was attested (else a false PASS).
             after = (registry.block_personal_data_at_inputs if d.derivation_type == "anonymize" and d.attested
-                     else registry.lift_personal_data_block if existing is not None else None)
+                     else registry.lift_personal_data_block
+                     if existing is not None and (existing.get("attributes") or {}).get("attested") is True else None)
             processes.append(Write(entity, [], frozenset(), existing, after=after,
                                    input_tags=_input_tags(d.inputs, snapshot, own_tags),
                                    requires=[(n.ML_DATASET, qn) for qn in d.inputs

@@ -227,9 +227,14 @@ class GovernanceRegistry:
             self.require(n.ML_DATASET, source)
         for output in derivation.outputs:
             self.register_dataset(output)
+        attested = derivation.derivation_type == "anonymize" and derivation.attested
+        # Only a step that was attested can have a block to lift: no reads for every other step.
+        before = self.client.find_entities(n.ML_DERIVATION, [derivation.qualified_name])
+        was_attested = (before.get(derivation.qualified_name, {}).get("attributes") or {}).get("attested") is True
         guid = self.upsert([em.derivation_entity(derivation)], n.ML_DERIVATION,
                                         derivation.qualified_name)
-        self.record_anonymisation(guid, attested=derivation.derivation_type == "anonymize" and derivation.attested)
+        if attested or was_attested:
+            self.record_anonymisation(guid, attested=attested)
         return guid
 
     def block_personal_data_at_inputs(self, process_guid: str) -> None:
