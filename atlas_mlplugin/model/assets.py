@@ -283,7 +283,8 @@ class EvaluationRunSpec(_Spec):
     def _certifies_another_version(self) -> EvaluationRunSpec:
         # model -> evaluation -> the same model would be a lineage cycle, and Atlas would propagate the
         # model's tags onto itself.
-        if any(out.qualified_name == self.model for out in self.outputs):
+        # A catalog evaluation may give outputs by reference (a string: the model's qualifiedName).
+        if any(getattr(out, "qualified_name", out) == self.model for out in self.outputs):
             raise ValueError(f"output {self.model!r} is the model evaluated; name the certified version "
                              "differently (e.g. <model>#certified or a new version)")
         if self.model in self.datasets:
