@@ -163,3 +163,42 @@ def test_tags_the_benchmark_gets_later_stay_off_the_certified_version(story: Sto
     assert {c["typeName"] for c in client.get_classifications(certified["guid"])} == {"AttributionRequired"}
     code, report = story.check("face-certified-bench", "--audience", "public", "--commercial")
     assert (code, report["verdict"]) == (0, "PASS")
+
+
+def test_the_api_records_an_evaluation_and_an_unregistered_benchmark_gets_no_known_license(
+        registry: GovernanceRegistry, client: AtlasClient, uid: str, tmp_path: Path) -> None:
+    from atlas_mlplugin import api
+    from atlas_mlplugin.delivery.deliverer import Deliverer
+    from atlas_mlplugin.delivery.handler import registry_handler
+    from atlas_mlplugin.delivery.spool import Spool
+    from atlas_mlplugin.model import EvaluationRunSpec, ModelSpec, TrainingRunSpec
+    from atlas_mlplugin.policy.evaluate import evaluate
+    from atlas_mlplugin.policy.gather import collect_evidence
+    from atlas_mlplugin.policy.model import ReleaseContext
+    from atlas_mlplugin.policy.rules import load_policy
+
+    registry.register_dataset(DatasetSpec(qualified_name=f"file:///{uid}/train", name="train",
+                                          license="CC-BY-NC-4.0"))
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-t", name="t", inputs=[f"file:///{uid}/train"],
+                                                 outputs=[ModelSpec(qualified_name=f"models/{uid}/m", name="m")]))
+    deliverer = Deliverer(Spool(tmp_path / "spool"), registry_handler(registry), flush_interval=3600)
+    try:
+        outcome = api.record_evaluation_run(EvaluationRunSpec(
+            run_id=f"{uid}-e", name="e", model=f"models/{uid}/m", datasets=[f"file:///{uid}/private-bench"],
+            outputs=[ModelSpec(qualified_name=f"models/{uid}/m-certified", name="m certified")],
+            metrics={"f1": 0.9}), deliverer=deliverer)
+        # The caller waits at most ATLAS_ML_SUBMIT_WAIT; on a busy shared server the write may finish later.
+        drained = deliverer.flush(timeout=120)
+    finally:
+        deliverer.close()
+    assert outcome in ("delivered", "spooled")
+    assert (drained.dead, drained.error, drained.remaining) == ([], None, 0)
+    certified = client.find_entity("ml_model", f"models/{uid}/m-certified")["entity"]
+    # The evaluated model's tags (CC-BY-NC-4.0) reach the certified version; the benchmark's UnknownLicense does not.
+    assert {c["typeName"] for c in client.get_classifications(certified["guid"])} == {"NonCommercial",
+                                                                                      "AttributionRequired"}
+    report = evaluate(collect_evidence(client, f"models/{uid}/m-certified"),
+                      ReleaseContext(audience="public", commercial=True), load_policy())
+    assert {(f.rule_id, f.source_qualified_name) for f in report.findings} == {
+        ("non-commercial-in-commercial-release", f"file:///{uid}/train"), ("attribution-required", f"file:///{uid}/train"),
+        ("evaluation-unknown-license-commercial-claim", f"file:///{uid}/private-bench")}
