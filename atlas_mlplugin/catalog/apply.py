@@ -44,7 +44,7 @@ from atlas_mlplugin.mapping.tags import (
     incomplete_lineage_tags,
     placeholder_tags,
 )
-from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec
 from atlas_mlplugin.reads.entities import BULK_GUIDS
 from atlas_mlplugin.scrubbing import logger
 
@@ -292,7 +292,7 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     runs = [r.model_copy(update={"outputs": [m.fingerprinted() for m in r.outputs]})
             for r in doc.resolved_training_runs()]
     evaluations = [e.model_copy(update={"outputs": [m.fingerprinted() for m in e.outputs]})
-                   for e in doc.resolved_evaluations()]
+                   for e in _certified_first(doc.resolved_evaluations())]
     declared = {ds.qualified_name for _, ds in doc.all_datasets()}
     undeclared = ({qn for p in [*derivations, *runs] for qn in p.inputs}
                   | {qn for e in evaluations for qn in e.datasets}) - declared
@@ -387,6 +387,21 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                     "(UnknownLicense): %s", len(placeholders), shown)
     plan.writes = datasets + list(placeholders.values()) + processes
     return plan
+
+
+def _certified_first(evaluations: list[EvaluationRunSpec]) -> list[EvaluationRunSpec]:
+    """File order, except that an evaluation of a version another evaluation certifies comes after it (its
+    model must exist when it is written)."""
+    producer = {m.qualified_name: i for i, e in enumerate(evaluations) for m in e.outputs}
+    ordered: list[int] = []
+    placed: set[int] = set()
+    while len(placed) < len(evaluations):
+        ready = [i for i in range(len(evaluations)) if i not in placed
+                 and producer.get(evaluations[i].model, i) in placed | {i}]
+        ready = ready or [min(set(range(len(evaluations))) - placed)]  # a cycle: file order
+        ordered += ready
+        placed |= set(ready)
+    return [evaluations[i] for i in ordered]
 
 
 def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int]) -> dict[str, int]:

@@ -202,3 +202,34 @@ def test_the_api_records_an_evaluation_and_an_unregistered_benchmark_gets_no_kno
     assert {(f.rule_id, f.source_qualified_name) for f in report.findings} == {
         ("non-commercial-in-commercial-release", f"file:///{uid}/train"), ("attribution-required", f"file:///{uid}/train"),
         ("evaluation-unknown-license-commercial-claim", f"file:///{uid}/private-bench")}
+
+
+def test_a_recertification_written_before_its_certification_applies_and_both_benchmarks_count(
+        run: Callable[..., Result], registry: GovernanceRegistry, uid: str, tmp_path: Path) -> None:
+    from atlas_mlplugin.catalog.apply import apply_catalog
+    from atlas_mlplugin.catalog.loader import load_catalog
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text(f"""version: 1
+datasets:
+  - {{qualified_name: file:///{uid}/train, name: train, license: CC0-1.0}}
+  - {{qualified_name: file:///{uid}/nc-bench, name: nc-bench, license: CC-BY-NC-4.0}}
+  - {{qualified_name: file:///{uid}/research-bench, name: research-bench, license: CC0-1.0, research_only: true}}
+training_runs:
+  - {{run_id: {uid}-t, name: t, inputs: [file:///{uid}/train], outputs: [{{qualified_name: models/{uid}/m, name: m}}]}}
+evaluations:
+  - {{run_id: {uid}-e2, name: recertify, model: models/{uid}/m-c1, datasets: [file:///{uid}/research-bench],
+     outputs: [{{qualified_name: models/{uid}/m-c2, name: m-c2}}]}}
+  - {{run_id: {uid}-e1, name: certify, model: models/{uid}/m, datasets: [file:///{uid}/nc-bench],
+     outputs: [{{qualified_name: models/{uid}/m-c1, name: m-c1}}]}}
+""", encoding="utf-8")
+    # Two entities per request, as a big file's writes split: the certified version m-c1 must exist before
+    # the evaluation that reads it is sent.
+    report = apply_catalog(load_catalog(path), registry, per_request=2)
+    assert len(report.of("created")) == 9
+    checked = run("check", f"models/{uid}/m-c2", "--audience", "public", "--commercial", "--format", "json",
+                  "--no-record")
+    assert checked.exit_code == 2, checked.output
+    assert rules(json.loads(checked.output)) == {
+        ("evaluation-non-commercial-commercial-claim", "BLOCK", f"file:///{uid}/nc-bench"),
+        ("evaluation-research-only-commercial-claim", "BLOCK", f"file:///{uid}/research-bench")}

@@ -228,3 +228,11 @@ def test_catalog_evaluation_references_are_checked() -> None:
     assert "duplicate evaluation 'e1'" in by_loc[("evaluations", 1, "run_id")]
     # A model of Atlas, named with external references allowed, is fine.
     assert doc([{**EVALUATION, "model": "models/face/2"}]).reference_problems(allow_external_refs=True) == []
+
+
+def test_an_evaluation_of_a_certified_version_is_written_after_the_evaluation_that_certifies_it() -> None:
+    from atlas_mlplugin.catalog.apply import _certified_first
+
+    second = spec(run_id="e2", model=CERTIFIED, outputs=[ModelSpec(qualified_name=CERTIFIED + "2", name="c2")])
+    third = spec(run_id="e3", model="models/other", outputs=[ModelSpec(qualified_name="models/other#c", name="c")])
+    assert [e.run_id for e in _certified_first([second, spec(), third])] == ["e1", "e3", "e2"]
