@@ -233,3 +233,28 @@ evaluations:
     assert rules(json.loads(checked.output)) == {
         ("evaluation-non-commercial-commercial-claim", "BLOCK", f"file:///{uid}/nc-bench"),
         ("evaluation-research-only-commercial-claim", "BLOCK", f"file:///{uid}/research-bench")}
+
+
+def test_with_the_kafka_transport_an_evaluation_goes_over_rest_after_what_was_published_before_it(
+        client: AtlasClient, kafka_settings: object, uid: str) -> None:
+    from atlas_mlplugin.delivery.deliverer import fail_fast
+    from atlas_mlplugin.delivery.operations import OpKind, op_of
+    from atlas_mlplugin.model import EvaluationRunSpec, ModelSpec, TrainingRunSpec
+    from atlas_mlplugin.transport.hooks import KafkaOpHandler
+    from atlas_mlplugin.transport.kafka import HookPublisher
+
+    registry = GovernanceRegistry(AtlasClient(fail_fast(client.settings)))
+    handler = KafkaOpHandler(registry, HookPublisher(kafka_settings), apply_timeout=60)  # type: ignore[arg-type]
+    train, bench = f"file:///{uid}/k-train", f"file:///{uid}/k-bench"
+    handler(op_of(OpKind.REGISTER_DATASET, DatasetSpec(qualified_name=train, name="train", license="CC-BY-NC-4.0")))
+    handler(op_of(OpKind.REGISTER_DATASET, DatasetSpec(qualified_name=bench, name="bench", license="CC0-1.0",
+                                                       personal_data_categories=["face"])))
+    handler(op_of(OpKind.RECORD_TRAINING_RUN, TrainingRunSpec(
+        run_id=f"{uid}-k", name="t", inputs=[train], outputs=[ModelSpec(qualified_name=f"models/{uid}/k", name="k")])))
+    # Published to Kafka, not yet applied perhaps: the evaluation (REST) must wait for the model it reads.
+    handler(op_of(OpKind.RECORD_EVALUATION_RUN, EvaluationRunSpec(
+        run_id=f"{uid}-ke", name="e", model=f"models/{uid}/k", datasets=[bench],
+        outputs=[ModelSpec(qualified_name=f"models/{uid}/k-certified", name="k certified")])))
+    certified = client.find_entity("ml_model", f"models/{uid}/k-certified")["entity"]
+    assert {c["typeName"] for c in client.get_classifications(certified["guid"])} == {"NonCommercial",
+                                                                                      "AttributionRequired"}
