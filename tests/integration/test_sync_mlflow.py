@@ -169,6 +169,42 @@ def test_unnameable_inputs_are_incomplete_lineage_and_a_bad_run_does_not_stop_th
         assert "IncompleteLineage" in {t.type_name for t in tags_of(registry.client, model)}
 
 
+def test_a_version_certified_on_test_data_is_the_output_of_an_evaluation_run(
+        registry: GovernanceRegistry, run: Callable[..., Result], uid: str, tmp_path: Path, tracking: str) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"""version: 1
+datasets:
+  - {{qualified_name: "file:///{uid}/data/train", name: train, license: CC-BY-NC-4.0}}
+  - {{qualified_name: "file:///{uid}/data/faces-benchmark", name: faces-benchmark, license: CC-BY-4.0,
+     research_only: true, personal_data_categories: [face]}}
+""")
+    apply_catalog(load_catalog(catalog, catalog=registry.catalog), registry)
+    with mlflow.start_run(experiment_id=experiment(tmp_path, f"certify-{uid}"), run_name="train and test") as active:
+        mlflow.log_input(mlflow.data.from_pandas(frame(), source=f"/{uid}/data/train", name="train"),
+                         context="training")
+        mlflow.log_input(mlflow.data.from_pandas(frame(), source=f"/{uid}/data/faces-benchmark", name="bench"),
+                         context="test")
+        mlflow.log_metric("accuracy", 0.99)
+        logged = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+    mlflow.register_model(logged.model_uri, f"faces-{uid}")
+
+    report = sync(run, tracking, "--experiment", f"certify-{uid}")
+    assert report["exit_code"] == 0, report
+    assert report["evaluations"]["created"] == 1 and report["evaluation_datasets"] == []
+    version = naming.mlflow_model_version(tracking, f"faces-{uid}", 1)
+    found = registry.client.find_entity("ml_evaluation_run", f"ml-eval:mlflow-{active.info.run_id}")
+    assert found is not None
+    relations = found["entity"]["relationshipAttributes"]
+    assert [r["displayText"] for r in relations["outputs"]] == [f"faces-{uid}"]
+    assert float(found["entity"]["attributes"]["metrics"]["accuracy"]) == 0.99
+    # The certified version inherits the training data's terms through the logged model; the benchmark's
+    # personal data never entered the weights.
+    tags = {(t, s) for t, s, _ in by_source(registry.client, version)}
+    assert ("NonCommercial", f"file:///{uid}/data/train") in tags
+    assert not any(s == f"file:///{uid}/data/faces-benchmark" for _, s in tags)
+    assert sync(run, tracking, "--experiment", f"certify-{uid}")["writes"] == 0
+
+
 @pytest.mark.xfail(reason="needs model inputs (issue 13 interface (a)) on main", strict=False)
 def test_a_base_model_recorded_in_mlflow_is_the_fine_tunes_input_and_passes_its_tags_on(
         registry: GovernanceRegistry, run: Callable[..., Result], uid: str, tmp_path: Path, tracking: str) -> None:
