@@ -7,8 +7,10 @@ What becomes what:
   `processing_purpose`, a DPV purpose);
 - its datasets logged with `mlflow.log_input` -> its inputs, named as Spark, the catalog and the API name
   the same path or table (naming.py). A source no name can be given to (a SQL query, a table without its
-  catalog's location, code) -> an unresolved input, so the run's lineage is marked incomplete; datasets
-  logged with an evaluation context (eval, test) are not training inputs and are listed apart;
+  catalog's location, code) -> an unresolved input, so the run's lineage is marked incomplete. Datasets
+  logged with an evaluation context (eval, test) are not training inputs: a version registered from a model
+  the run logged is that model certified on them, the output of an evaluation run (ml-eval:mlflow-<run_id>,
+  with the run's metrics); without such a version they are listed in the report;
 - its logged models (MLflow 3 LoggedModel, or MLflow 2's `mlflow.log-model.history` tag) and the registered
   model versions it produced -> its output models;
 - base models -> more inputs: a `base_model` tag or param on the run, a logged model or a model version; a
