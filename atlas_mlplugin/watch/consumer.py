@@ -51,6 +51,8 @@ class WatchTotals:
     models: int = 0
     changed: int = 0
     rest_calls: int = 0
+    write_calls: int = 0
+    largest_batch_calls: int = 0  # REST calls of the costliest batch: bounded, whatever its models
 
 
 def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, str]:
@@ -193,6 +195,8 @@ class Watcher:
                         totals.models += stats.models
                         totals.changed += stats.changed
                         totals.rest_calls += stats.rest_calls
+                        totals.write_calls += stats.write_calls
+                        totals.largest_batch_calls = max(totals.largest_batch_calls, stats.rest_calls)
                 else:
                     self._commit()  # a starting point chosen on assignment
                 if once:
