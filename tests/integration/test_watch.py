@@ -187,3 +187,51 @@ def test_a_model_gone_from_atlas_does_not_stop_the_others_from_being_rechecked(
     stats = recheck(client, [guids[0], purged, guids[1]], load_policy(None), [])
     assert stats.models == 2 and stats.changed == 2
     assert {a.model for a in stats.alerts} == set(models)
+
+
+def test_bulk_recheck_reads_what_check_reads_and_keeps_the_models_other_tags(
+        registry: GovernanceRegistry, client: AtlasClient, uid: str) -> None:
+    from atlas_mlplugin.policy.gather import collect_evidence, collect_evidence_many
+    from atlas_mlplugin.policy.rules import load_policy
+    from atlas_mlplugin.policy.writeback import summary
+    from atlas_mlplugin.watch.recheck import load_models, recheck
+
+    dataset, models = downstream_models(registry, client, uid, 4)
+    own = f"file:///{uid}/own"  # a source only one model reads: that model is gathered on its own
+    registry.register_dataset(DatasetSpec(qualified_name=own, name="own", license="CC-BY-4.0"))
+    lone = ModelSpec(qualified_name=f"models/{uid}/lone", name="lone")
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-lone", name="lone", inputs=[dataset, own],
+                                                 outputs=[lone]))
+    check_model(client, lone.qualified_name, PUBLIC, record=True)
+    check_model(client, lone.qualified_name, ReleaseContext(audience="internal"), record=True)
+    models.append(lone.qualified_name)
+    guids = [client.find_entity("ml_model", qn)["entity"]["guid"] for qn in models]  # type: ignore[index]
+    # An officer's tag on a model must survive the bulk tag write (setClassifications replaces a model's tags).
+    client.add_classifications(guids[0], [{"typeName": "RiskAccepted", "propagate": False, "attributes": {
+        "ruleIds": ["no-such-rule"], "approver": "dpo@example.org", "reason": "kept", "expiryDate": 4102444800000}}])
+    registry.retract_dataset(dataset, "withdrawn by its publisher")
+
+    watched, _ = load_models(client, guids)
+    bulk = collect_evidence_many(client, [m.entity for m in watched])
+    for model in watched:  # the same tags, sources and paths as the single-model read of `check`
+        single = collect_evidence(client, model.qualified_name)
+        assert bulk.evidence[model.guid].tags == single.tags, model.qualified_name
+    assert bulk.lineage_reads == 1 and bulk.fallbacks == 1  # the shared dataset once; the lone model's own source
+
+    stats = recheck(client, guids, load_policy(None), [])
+    assert stats.changed == len(models) + 1  # the lone model twice: public and internal
+    for qn in models:
+        for context in (PUBLIC, ReleaseContext(audience="internal")):
+            release = client.find_entity("ml_release", f"{qn}#release/{context.audience}/non-commercial")
+            if release is None:
+                continue
+            expected = check_model(client, qn, context)
+            assert release["entity"]["attributes"]["verdict"] == expected.verdict == "BLOCK"
+            assert release["entity"]["attributes"]["description"] == summary(expected)
+    for guid in guids:
+        tags = {c["typeName"]: c for c in client.get_classifications(guid) if c.get("entityGuid", guid) == guid}
+        assert tags["ReleaseVerdict"]["attributes"]["verdict"] == "BLOCK"
+    kept = {c["typeName"]: c for c in client.get_classifications(guids[0])}
+    assert kept["RiskAccepted"]["attributes"]["reason"] == "kept"
+    print(f"\n[watch] bulk re-check of {len(models)} models: {stats.rest_calls} REST calls "
+          f"({stats.read_calls} reads, {stats.gather_calls} evidence, {stats.write_calls} writes)", file=sys.stderr)
