@@ -63,7 +63,7 @@ def decision_of(report: CheckReport, model_name: str | None = None) -> ReleaseDe
         commercial=report.context.commercial, ships=tuple(sorted(report.context.ships)), verdict=report.verdict,
         summary=summary(report), checked_at=report.checked_at,
         findings_json=json.dumps([f.model_dump(mode="json") for f in report.findings], separators=(",", ":")),
-        attribution_notice=attribution_notice(report))
+        attribution_notice=attribution_notice(report), purpose=report.context.purpose)
 
 
 def write_back(client: AtlasClient, report: CheckReport, *, model_name: str | None = None) -> str:
