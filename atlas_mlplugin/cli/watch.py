@@ -70,5 +70,5 @@ def watch(ctx: click.Context, start: str | None, alerts_file: Path | None, webho
         if alerts_file:
             stream.close()
     click.echo(f"{totals.records} notifications, {totals.models} model re-checks, {totals.changed} verdicts "
-               f"changed, {totals.rest_calls} REST calls ({totals.write_calls} writing; at most "
-               f"{totals.largest_batch_calls} for one batch of {totals.batches})", err=True)
+               f"changed, {totals.restored} tags restored, {totals.rest_calls} REST calls ({totals.write_calls} "
+               f"writing; at most {totals.largest_batch_calls} for one batch of {totals.batches})", err=True)

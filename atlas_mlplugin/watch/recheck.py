@@ -34,7 +34,7 @@ from atlas_mlplugin.policy.rules import Policy
 from atlas_mlplugin.policy.writeback import summary, write_back, write_back_many
 from atlas_mlplugin.reads.entities import count_requests
 from atlas_mlplugin.scrubbing import logger
-from atlas_mlplugin.watch.alerts import AlertSink, VerdictAlert, alert_text
+from atlas_mlplugin.watch.alerts import Alert, AlertSink, TagAlert, VerdictAlert, alert_text
 
 log = logger(__name__)
 GUID_CHUNK = 100  # guids per bulk GET: ~4 KB of query string, well inside Jetty's URL limit
@@ -51,6 +51,7 @@ class RecordedRelease:
     summary: str | None
     acceptances: tuple[Acceptance, ...] = ()
     ignored_acceptances: tuple[IgnoredAcceptance, ...] = ()
+    checked_time: int | None = None  # epoch ms of the recorded check
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ class RecheckStats:
     write_calls: int = 0  # the changed verdicts
     lineage_reads: int = 0
     one_by_one: int = 0  # models gathered or tagged on their own (see policy/gather.py, writeback.py)
-    alerts: list[VerdictAlert] = field(default_factory=list)
+    restored: int = 0  # ReleaseVerdict tags removed by hand and written again
+    alerts: list[Alert] = field(default_factory=list)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -102,7 +104,8 @@ def recorded_release(attributes: dict[str, Any], classifications: Iterable[dict[
     accepted, ignored = acceptances_on_entity(classifications, guid, qualified_name) if guid else ([], [])
     return RecordedRelease(qualified_name=qualified_name, context=context, verdict=attributes.get("verdict"),
                            summary=attributes.get(n.DESCRIPTION), acceptances=tuple(accepted),
-                           ignored_acceptances=tuple(ignored))
+                           ignored_acceptances=tuple(ignored),
+                           checked_time=checked if isinstance(checked := attributes.get("checkedTime"), int) else None)
 
 
 def load_models(client: AtlasClient, guids: Sequence[str]) -> tuple[list[WatchedModel], int]:
@@ -172,6 +175,25 @@ def alert_of(model: WatchedModel, release: RecordedRelease, report: CheckReport,
                         release.verdict, report.verdict, text, sources))
 
 
+def has_verdict_tag(entity: dict[str, Any]) -> bool:
+    guid = entity.get("guid")
+    return any(c.get("typeName") == n.RELEASE_VERDICT and (c.get("entityGuid") or guid) == guid
+               for c in entity.get("classifications") or [])
+
+
+def restored_alert(model: WatchedModel, release: RecordedRelease, report: CheckReport,
+                   event_time_ms: int | None = None) -> TagAlert:
+    terms = "commercial" if report.context.commercial else "non-commercial"
+    facts = f"the recorded {report.context.audience} {terms} release decision ({release.qualified_name})"
+    return TagAlert(
+        kind="derived_tag_restored", entity=model.qualified_name, entity_guid=model.guid, entity_type=n.ML_MODEL,
+        tag=n.RELEASE_VERDICT, facts=facts, checked_at=report.checked_at,
+        event_time=datetime.fromtimestamp(event_time_ms / 1000, timezone.utc) if event_time_ms else None,
+        text=f"[atlas-ml] {model.qualified_name}: its {n.RELEASE_VERDICT} tag was removed by hand; restored "
+             f"({report.verdict}) from {facts}. The tag follows from the release check: to change it, record an "
+             "acceptance or fix the data and let the check run.")
+
+
 def recheck(client: AtlasClient, guids: Sequence[str], policy: Policy, sinks: Sequence[AlertSink], *,
             event_times: dict[str, int] | None = None, now: datetime | None = None,
             bulk: bool = True) -> RecheckStats:
@@ -196,19 +218,34 @@ def recheck(client: AtlasClient, guids: Sequence[str], policy: Policy, sinks: Se
     checked_at = now or datetime.now(timezone.utc)
     to_write: list[tuple[CheckReport, str | None]] = []
     for model in watched:
+        latest: tuple[RecordedRelease, CheckReport] | None = None
+        model_changed = False
         for release in model.releases:
             stats.contexts += 1
             report = evaluate(evidence[model.guid], release.context, policy, now=checked_at,
                               acceptances=release.acceptances, ignored_acceptances=release.ignored_acceptances)
+            if latest is None or (release.checked_time or 0) >= (latest[0].checked_time or 0):
+                latest = (release, report)
             if not changed(release, report):
                 continue
-            alert = alert_of(model, release, report, (event_times or {}).get(model.guid))
+            model_changed = True
+            alert: Alert = alert_of(model, release, report, (event_times or {}).get(model.guid))
             for sink in sinks:
                 sink.send(alert)
             stats.changed += 1
             stats.alerts.append(alert)
             log.info("%s", alert.text)
             to_write.append((report, model.name))
+        if latest is not None and not model_changed and not has_verdict_tag(model.entity):
+            # The tag follows from the recorded decisions: someone removed it by hand (the UI allows it).
+            # Write the latest decision again, which puts the tag back, and say so.
+            alert = restored_alert(model, latest[0], latest[1], (event_times or {}).get(model.guid))
+            for sink in sinks:
+                sink.send(alert)
+            stats.restored += 1
+            stats.alerts.append(alert)
+            log.info("%s", alert.text)
+            to_write.append((latest[1], model.name))
     if to_write and bulk:
         written = write_back_many(client, to_write)
         stats.write_calls = written.rest_calls
