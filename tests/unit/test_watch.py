@@ -252,3 +252,17 @@ def test_bulk_write_keeps_each_entity_once_as_the_last_report_left_it() -> None:
     internal = {"typeName": "ml_release", "attributes": {"qualifiedName": "m#release/internal/non-commercial"}}
     public = {"typeName": "ml_release", "attributes": {"qualifiedName": "m#release/public/non-commercial"}}
     assert _last_per_key([[model_a, internal], [model_b, public]]) == [[internal], [model_b, public]]
+
+
+def test_a_model_without_its_verdict_tag_is_restored_with_a_line_that_says_what_and_from_where() -> None:
+    from atlas_mlplugin.watch.recheck import has_verdict_tag, restored_alert
+
+    verdict = {"typeName": "ReleaseVerdict", "entityGuid": "g", "attributes": {"verdict": "PASS"}}
+    assert has_verdict_tag({"guid": "g", "classifications": [verdict]})
+    # A copy propagated from another model (someone ticked propagate) is not this model's verdict.
+    assert not has_verdict_tag({"guid": "g", "classifications": [{**verdict, "entityGuid": "other"}]})
+    assert not has_verdict_tag({"guid": "g", "classifications": []})
+    alert = restored_alert(MODEL, PASSED, _report("PASS", []), 1_764_500_000_000)
+    line = json.loads(alert.to_json())
+    assert line["kind"] == "derived_tag_restored" and line["tag"] == "ReleaseVerdict" and line["entity"] == "models/x/m"
+    assert PASSED.qualified_name in line["facts"] and "removed by hand" in line["text"] and "PASS" in line["text"]
