@@ -316,3 +316,37 @@ def test_an_acceptance_that_expires_turns_the_accepted_pass_into_block_with_one_
     assert rule in got[0]["blocked_by"]  # type: ignore[operator]
     release = client.find_entity("ml_release", f"{model.qualified_name}#release/internal/commercial")
     assert release and release["entity"]["attributes"]["verdict"] == "BLOCK"
+
+
+def test_an_acceptance_recorded_on_a_release_decision_is_applied_at_once(
+        registry: GovernanceRegistry, client: AtlasClient, atlas_settings: AtlasSettings,
+        kafka_settings: KafkaSettings, uid: str, tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    from atlas_mlplugin.policy.acceptance import epoch_ms_of
+
+    dataset = f"file:///{uid}/nc"
+    registry.register_dataset(DatasetSpec(qualified_name=dataset, name="nc", license="CC-BY-NC-4.0"))
+    model = ModelSpec(qualified_name=f"models/{uid}/on-release", name="on-release")
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-rel", name="rel", inputs=[dataset], outputs=[model]))
+    context = ReleaseContext(audience="internal", commercial=True)
+    assert check_model(client, model.qualified_name, context, record=True).verdict == "BLOCK"
+    release = client.find_entity("ml_release", f"{model.qualified_name}#release/internal/commercial")
+    assert release is not None
+    alerts = tmp_path / "alerts.jsonl"
+    args = ["--group-id", f"test-watch-{uid}", "--alerts-file", str(alerts)]
+    watch_once(atlas_settings, kafka_settings, *args)
+
+    # An officer attaches RiskAccepted to the release decision in the UI (the model's tags do not change).
+    client.add_classifications(release["entity"]["guid"], [{"typeName": "RiskAccepted", "propagate": False,
+                                                            "attributes": {
+        "ruleIds": ["non-commercial-in-commercial-release"], "approver": "dpo@example.org",
+        "reason": "internal pilot reviewed", "expiryDate": epoch_ms_of(date.today() + timedelta(days=30))}}])
+    deadline = time.monotonic() + 60
+    while not lines(alerts, uid) and time.monotonic() < deadline:
+        watch_once(atlas_settings, kafka_settings, *args)
+    watch_once(atlas_settings, kafka_settings, *args)
+    got = lines(alerts, uid)
+    assert [(a["model"], a["previous_verdict"], a["verdict"]) for a in got] == [
+        (model.qualified_name, "BLOCK", "PASS")], got
+    assert "1 ACCEPTED" in str(got[0]["summary"])
