@@ -176,20 +176,28 @@ def alert_of(model: WatchedModel, release: RecordedRelease, report: CheckReport,
 
 
 def has_verdict_tag(entity: dict[str, Any]) -> bool:
+    return verdict_shown(entity) is not None
+
+
+def verdict_shown(entity: dict[str, Any]) -> str | None:
+    """The verdict the model's own ReleaseVerdict tag shows ("" when it has none set); None without the tag."""
     guid = entity.get("guid")
-    return any(c.get("typeName") == n.RELEASE_VERDICT and (c.get("entityGuid") or guid) == guid
-               for c in entity.get("classifications") or [])
+    tag = next((c for c in entity.get("classifications") or []
+                if c.get("typeName") == n.RELEASE_VERDICT and (c.get("entityGuid") or guid) == guid), None)
+    return None if tag is None else str((tag.get("attributes") or {}).get("verdict") or "")
 
 
 def restored_alert(model: WatchedModel, release: RecordedRelease, report: CheckReport,
-                   event_time_ms: int | None = None) -> TagAlert:
+                   event_time_ms: int | None = None, *, removed: bool = True) -> TagAlert:
     terms = "commercial" if report.context.commercial else "non-commercial"
     facts = f"the recorded {report.context.audience} {terms} release decision ({release.qualified_name})"
+    what = "was removed by hand" if removed else "did not show the recorded verdict (edited by hand, or an " \
+                                                 "interrupted write-back)"
     return TagAlert(
         kind="derived_tag_restored", entity=model.qualified_name, entity_guid=model.guid, entity_type=n.ML_MODEL,
         tag=n.RELEASE_VERDICT, facts=facts, checked_at=report.checked_at,
         event_time=datetime.fromtimestamp(event_time_ms / 1000, timezone.utc) if event_time_ms else None,
-        text=f"[atlas-ml] {model.qualified_name}: its {n.RELEASE_VERDICT} tag was removed by hand; restored "
+        text=f"[atlas-ml] {model.qualified_name}: its {n.RELEASE_VERDICT} tag {what}; restored "
              f"({report.verdict}) from {facts}. The tag follows from the release check: to change it, record an "
              "acceptance or fix the data and let the check run.")
 
@@ -236,10 +244,13 @@ def recheck(client: AtlasClient, guids: Sequence[str], policy: Policy, sinks: Se
             stats.alerts.append(alert)
             log.info("%s", alert.text)
             to_write.append((report, model.name))
-        if latest is not None and not model_changed and not has_verdict_tag(model.entity):
-            # The tag follows from the recorded decisions: someone removed it by hand (the UI allows it).
-            # Write the latest decision again, which puts the tag back, and say so.
-            alert = restored_alert(model, latest[0], latest[1], (event_times or {}).get(model.guid))
+        shown = verdict_shown(model.entity)
+        if latest is not None and not model_changed and shown != latest[0].verdict:
+            # The tag follows from the recorded decisions: someone removed or edited it by hand (the UI allows
+            # both), or a write-back stopped between the release and the tag. Write the latest decision again,
+            # which puts the tag right, and say so.
+            alert = restored_alert(model, latest[0], latest[1], (event_times or {}).get(model.guid),
+                                   removed=shown is None)
             for sink in sinks:
                 sink.send(alert)
             stats.restored += 1

@@ -266,3 +266,14 @@ def test_a_model_without_its_verdict_tag_is_restored_with_a_line_that_says_what_
     line = json.loads(alert.to_json())
     assert line["kind"] == "derived_tag_restored" and line["tag"] == "ReleaseVerdict" and line["entity"] == "models/x/m"
     assert PASSED.qualified_name in line["facts"] and "removed by hand" in line["text"] and "PASS" in line["text"]
+
+
+def test_a_verdict_tag_that_shows_another_verdict_than_the_record_is_told_apart_from_a_removed_one() -> None:
+    from atlas_mlplugin.watch.recheck import restored_alert, verdict_shown
+
+    edited = {"typeName": "ReleaseVerdict", "entityGuid": "g", "attributes": {"verdict": "PASS"}}
+    assert verdict_shown({"guid": "g", "classifications": [edited]}) == "PASS"
+    assert verdict_shown({"guid": "g", "classifications": []}) is None
+    blocked = RecordedRelease(PASSED.qualified_name, PASSED.context, "BLOCK", "BLOCK ...")
+    text = restored_alert(MODEL, blocked, _report("BLOCK", []), removed=False).text
+    assert "did not show the recorded verdict" in text and "(BLOCK)" in text
