@@ -350,3 +350,28 @@ def test_an_acceptance_recorded_on_a_release_decision_is_applied_at_once(
     assert [(a["model"], a["previous_verdict"], a["verdict"]) for a in got] == [
         (model.qualified_name, "BLOCK", "PASS")], got
     assert "1 ACCEPTED" in str(got[0]["summary"])
+
+
+def test_a_recheck_uses_the_purpose_the_release_was_checked_for(
+        registry: GovernanceRegistry, client: AtlasClient, uid: str) -> None:
+    from atlas_mlplugin.model import ConsentRecordSpec
+    from atlas_mlplugin.policy.rules import load_policy
+    from atlas_mlplugin.watch.recheck import recheck
+
+    registry.register_consent(ConsentRecordSpec(qualified_name=f"consent:{uid}", name="panel",
+                                                purposes=["model-training"], excluded_purposes=["marketing"]))
+    dataset = f"file:///{uid}/chats"
+    registry.register_dataset(DatasetSpec(qualified_name=dataset, name="chats", license="CC0-1.0",
+                                          consent_records=[f"consent:{uid}"]))
+    model = ModelSpec(qualified_name=f"models/{uid}/bot", name="bot")
+    registry.record_training_run(TrainingRunSpec(run_id=uid, name="t", inputs=[dataset], outputs=[model],
+                                                 processing_purpose="model-training"))
+    context = ReleaseContext(purpose="direct-marketing")
+    assert check_model(client, model.qualified_name, context, record=True).verdict == "BLOCK"
+    release = client.find_entity("ml_release", f"{model.qualified_name}#release/internal/non-commercial")
+    assert release and release["entity"]["attributes"]["purpose"] == "direct-marketing"
+
+    # Re-checked without the purpose the consent rule would not apply: a PASS that nobody decided.
+    guid = client.find_entity("ml_model", model.qualified_name)["entity"]["guid"]  # type: ignore[index]
+    stats = recheck(client, [guid], load_policy(None), [])
+    assert stats.contexts == 1 and stats.changed == 0, [a.text for a in stats.alerts]
