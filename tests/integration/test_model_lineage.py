@@ -1,0 +1,168 @@
+"""Model -> model lineage on the real Atlas: a fine-tune chain base -> instruct -> domain -> distilled, declared
+in a catalog file or recorded from Python, carries every upstream tag with its source to the leaf; the release
+check names the dataset a restriction comes from; impact and lineage walk through the models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atlas_mlplugin import api
+from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.catalog.apply import apply_catalog
+from atlas_mlplugin.catalog.loader import load_catalog
+from atlas_mlplugin.delivery.deliverer import Deliverer, fail_fast
+from atlas_mlplugin.delivery.handler import registry_handler
+from atlas_mlplugin.delivery.spool import Spool
+from atlas_mlplugin.governance import GovernanceRegistry
+from atlas_mlplugin.hooks import track_training
+from atlas_mlplugin.model import DatasetSpec, ModelSpec, TrainingRunSpec
+from atlas_mlplugin.reads import tags_of
+
+pytestmark = pytest.mark.integration
+
+
+def chain_file(uid: str, tmp_path: Path) -> Path:
+    """web corpus -> pretrain -> base -> instruct (reads a CC-BY-NC set) -> domain -> distilled."""
+    text = f"""
+version: 1
+datasets:
+  - {{qualified_name: "file:///{uid}/web-corpus", name: web-corpus, license: CC0-1.0}}
+  - {{qualified_name: "file:///{uid}/instruct-nc", name: instruct-nc, license: CC-BY-NC-4.0}}
+  - {{qualified_name: "file:///{uid}/clinic-notes", name: clinic-notes, license: CC0-1.0}}
+models:
+  - {{qualified_name: "hf://{uid}/base", name: base}}
+training_runs:
+  - run_id: {uid}-pretrain
+    name: pretrain
+    inputs: ["file:///{uid}/web-corpus"]
+    outputs: ["hf://{uid}/base"]
+  - run_id: {uid}-instruct
+    name: instruction tuning
+    inputs: ["hf://{uid}/base", "file:///{uid}/instruct-nc"]
+    outputs: [{{qualified_name: "hf://{uid}/instruct", name: instruct}}]
+  - run_id: {uid}-domain
+    name: domain fine-tune
+    inputs: ["hf://{uid}/instruct", "file:///{uid}/clinic-notes"]
+    outputs: [{{qualified_name: "hf://{uid}/domain", name: domain}}]
+  - run_id: {uid}-distil
+    name: distillation
+    inputs: ["hf://{uid}/domain"]
+    outputs: [{{qualified_name: "hf://{uid}/distilled", name: distilled}}]
+"""
+    path = tmp_path / "chain.yaml"
+    path.write_text(text)
+    return path
+
+
+def input_types(client: AtlasClient, run_id: str) -> dict[str, str]:
+    run = client.find_entity("ml_training_run", f"ml-run:{run_id}")
+    assert run is not None, f"run {run_id} not in Atlas"
+    refs = run["entity"]["relationshipAttributes"]["inputs"]
+    return {r["displayText"]: r["typeName"] for r in refs if r.get("relationshipStatus", "ACTIVE") == "ACTIVE"}
+
+
+def test_a_fine_tune_chain_in_a_catalog_carries_every_upstream_tag_to_the_leaf(
+        registry: GovernanceRegistry, run, uid: str, tmp_path: Path) -> None:  # noqa: ANN001
+    path = chain_file(uid, tmp_path)
+    first = apply_catalog(load_catalog(path, catalog=registry.catalog), registry)
+    assert not first.of("updated"), first.lines()
+    assert apply_catalog(load_catalog(path, catalog=registry.catalog), registry).writes == 0
+
+    # The base model is read as a model, not recorded as a placeholder dataset of the same name.
+    assert input_types(registry.client, f"{uid}-instruct") == {"base": "ml_model", "instruct-nc": "ml_dataset"}
+    assert registry.client.find_entity("ml_dataset", f"hf://{uid}/base") is None
+
+    leaf = f"hf://{uid}/distilled"
+    tags = tags_of(registry.client, leaf)
+    nc = [t for t in tags if t.type_name == "NonCommercial"]
+    assert [t.source_qualified_name for t in nc] == [f"file:///{uid}/instruct-nc"]
+    assert nc[0].path == (f"file:///{uid}/instruct-nc", f"ml-run:{uid}-instruct", f"hf://{uid}/instruct",
+                          f"ml-run:{uid}-domain", f"hf://{uid}/domain", f"ml-run:{uid}-distil", leaf)
+
+    result = run("check", leaf, "--audience", "public", "--commercial", "--no-record", "--format", "json")
+    assert result.exit_code == 2, result.output
+    report = json.loads(result.output)
+    assert report["verdict"] == "BLOCK"
+    blocking = [f for f in report["findings"] if f["severity"] == "BLOCK"]
+    assert any(f"file:///{uid}/instruct-nc" in json.dumps(f) for f in blocking), blocking
+
+    impact = run("impact", f"file:///{uid}/web-corpus")
+    assert impact.exit_code == 0, impact.output
+    assert f"model    {leaf}" in impact.output
+    assert "4 model(s)" in impact.output
+
+    lineage = run("lineage", leaf)
+    assert lineage.exit_code == 0, lineage.output
+    for upstream in ("web-corpus", "instruct-nc", "clinic-notes", f"hf://{uid}/base"):
+        assert upstream in lineage.output
+
+
+def test_a_run_may_start_from_a_model_already_in_atlas(registry: GovernanceRegistry, uid: str,
+                                                       tmp_path: Path) -> None:
+    apply_catalog(load_catalog(chain_file(uid, tmp_path), catalog=registry.catalog), registry)
+    later = tmp_path / "later.yaml"
+    later.write_text(f"""
+version: 1
+training_runs:
+  - run_id: {uid}-second-distil
+    name: another distillation
+    inputs: ["hf://{uid}/instruct"]
+    outputs: [{{qualified_name: "hf://{uid}/small", name: small}}]
+""")
+    apply_catalog(load_catalog(later, catalog=registry.catalog, allow_external_refs=True), registry)
+    assert input_types(registry.client, f"{uid}-second-distil") == {"instruct": "ml_model"}
+    assert [t.source_qualified_name for t in tags_of(registry.client, f"hf://{uid}/small")
+            if t.type_name == "NonCommercial"] == [f"file:///{uid}/instruct-nc"]
+
+
+@pytest.fixture
+def deliverer(client: AtlasClient, tmp_path: Path) -> Iterator[Deliverer]:
+    registry = GovernanceRegistry(AtlasClient(fail_fast(client.settings)))
+    with Deliverer(Spool(tmp_path / "spool"), registry_handler(registry), flush_interval=0.2) as d:
+        yield d
+
+
+def test_the_same_chain_from_python_api_and_track_training(registry: GovernanceRegistry, deliverer: Deliverer,
+                                                           run, uid: str) -> None:  # noqa: ANN001
+    registry.register_dataset(DatasetSpec(qualified_name=f"file:///{uid}/web-corpus", name="web", license="CC0-1.0"))
+    registry.register_dataset(DatasetSpec(qualified_name=f"file:///{uid}/instruct-nc", name="nc",
+                                          license="CC-BY-NC-4.0"))
+    base = api.record_training_run(TrainingRunSpec(
+        run_id=f"{uid}-pretrain", name="pretrain", inputs=[f"file:///{uid}/web-corpus"],
+        outputs=[ModelSpec(qualified_name=f"hf://{uid}/base", name="base")]), deliverer=deliverer)
+    assert base == "delivered"
+    # The API names the base model as an input like any dataset: Atlas has it as a model.
+    assert api.record_training_run(TrainingRunSpec(
+        run_id=f"{uid}-instruct", name="instruct", inputs=[f"hf://{uid}/base", f"file:///{uid}/instruct-nc"],
+        outputs=[ModelSpec(qualified_name=f"hf://{uid}/instruct", name="instruct")]), deliverer=deliverer) == "delivered"
+    with track_training("domain fine-tune", base_model=f"hf://{uid}/instruct", run_id=f"{uid}-domain",
+                        deliverer=deliverer) as tracked:
+        tracked.set_model(qualified_name=f"hf://{uid}/domain", name="domain")
+    with track_training("distil", run_id=f"{uid}-distil", deliverer=deliverer) as tracked:
+        tracked.add_input(f"hf://{uid}/domain", model=True)  # the teacher
+        tracked.set_model(qualified_name=f"hf://{uid}/distilled", name="distilled")
+
+    assert input_types(registry.client, f"{uid}-instruct") == {"base": "ml_model", "nc": "ml_dataset"}
+    assert input_types(registry.client, f"{uid}-domain") == {"instruct": "ml_model"}
+    leaf = f"hf://{uid}/distilled"
+    assert [t.source_qualified_name for t in tags_of(registry.client, leaf)
+            if t.type_name == "NonCommercial"] == [f"file:///{uid}/instruct-nc"]
+    result = run("check", leaf, "--audience", "public", "--commercial", "--no-record")
+    assert result.exit_code == 2 and f"file:///{uid}/instruct-nc" in result.output, result.output
+    assert f"model    {leaf}" in run("impact", f"file:///{uid}/web-corpus").output
+
+
+def test_a_base_model_nobody_registered_is_a_model_with_no_known_license(
+        registry: GovernanceRegistry, deliverer: Deliverer, uid: str) -> None:
+    with track_training("fine-tune", base_model=f"hf://{uid}/unknown-base", run_id=f"{uid}-ft",
+                        deliverer=deliverer) as tracked:
+        tracked.set_model(qualified_name=f"hf://{uid}/ft", name="ft")
+    assert input_types(registry.client, f"{uid}-ft") == {"unknown-base": "ml_model"}
+    assert registry.client.find_entity("ml_dataset", f"hf://{uid}/unknown-base") is None
+    unknown = [t.source_qualified_name for t in tags_of(registry.client, f"hf://{uid}/ft")
+               if t.type_name == "UnknownLicense"]
+    assert unknown == [f"hf://{uid}/unknown-base"]
