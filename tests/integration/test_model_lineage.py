@@ -136,9 +136,10 @@ def test_the_same_chain_from_python_api_and_track_training(registry: GovernanceR
         outputs=[ModelSpec(qualified_name=f"hf://{uid}/base", name="base")]), deliverer=deliverer)
     assert base == "delivered"
     # The API names the base model as an input like any dataset: Atlas has it as a model.
-    assert api.record_training_run(TrainingRunSpec(
+    instruct = api.record_training_run(TrainingRunSpec(
         run_id=f"{uid}-instruct", name="instruct", inputs=[f"hf://{uid}/base", f"file:///{uid}/instruct-nc"],
-        outputs=[ModelSpec(qualified_name=f"hf://{uid}/instruct", name="instruct")]), deliverer=deliverer) == "delivered"
+        outputs=[ModelSpec(qualified_name=f"hf://{uid}/instruct", name="instruct")]), deliverer=deliverer)
+    assert instruct == "delivered"
     with track_training("domain fine-tune", base_model=f"hf://{uid}/instruct", run_id=f"{uid}-domain",
                         deliverer=deliverer) as tracked:
         tracked.set_model(qualified_name=f"hf://{uid}/domain", name="domain")

@@ -3,8 +3,10 @@ refuses, and what track_training records. No Atlas here: the look-up's answer is
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +15,9 @@ from atlas_mlplugin.delivery.spool import SpoolOp
 from atlas_mlplugin.governance.inputs import input_types
 from atlas_mlplugin.hooks import track_training
 from atlas_mlplugin.mapping import entities as em
+from atlas_mlplugin.mapping.openlineage import EventStep, event_step, plan_batch
 from atlas_mlplugin.model import TrainingRunSpec
+from atlas_mlplugin.model.openlineage import parse_run_event
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -118,3 +122,34 @@ def test_track_training_records_the_base_model_and_a_teacher_as_model_inputs() -
     spec = TrainingRunSpec.model_validate(recorder.ops[-1].payload)
     assert spec.inputs == ["s3://b/train", "hf://org/base", "hf://org/teacher"]
     assert spec.model_inputs == ["hf://org/base", "hf://org/teacher"]
+
+
+# --- OpenLineage ----------------------------------------------------------------------------------------
+def ol_step(job: str, inputs: list[str], outputs: list[str], *, training: bool = False) -> EventStep:
+    facets: dict[str, Any] = {"atlasMl": {"params": {}}} if training else {}
+    return event_step(parse_run_event(json.dumps({
+        "eventType": "COMPLETE", "eventTime": "2026-11-27T10:00:10Z", "producer": "t",
+        "run": {"runId": job, "facets": facets}, "job": {"namespace": "spark", "name": job},
+        "inputs": [{"namespace": "s3://lab", "name": i} for i in inputs],
+        "outputs": [{"namespace": "s3://lab", "name": o} for o in outputs]})))
+
+
+def process_inputs(plan_entities: list[dict[str, Any]], job: str) -> list[tuple[str, str]]:
+    process = next(e for e in plan_entities if e["attributes"].get("name") == job)
+    return [(r["typeName"], r["uniqueAttributes"]["qualifiedName"]) for r in process["attributes"]["inputs"]]
+
+
+def test_an_openlineage_input_named_as_a_known_model_is_that_model_not_a_placeholder_dataset() -> None:
+    existing = {("ml_model", "s3://lab/models/base"): {"guid": "g-base", "typeName": "ml_model"}}
+    plan = plan_batch([ol_step("fine-tune", ["/models/base", "/data/chat"], ["/models/ft"], training=True)], existing)
+    assert process_inputs(plan.entities, "fine-tune") == [("ml_model", "s3://lab/models/base"),
+                                                          ("ml_dataset", "s3://lab/data/chat")]
+    assert plan.unregistered == ["s3://lab/data/chat"]  # the model is no unregistered dataset
+
+
+def test_a_model_written_by_an_earlier_event_of_the_batch_is_read_as_a_model() -> None:
+    plan = plan_batch([ol_step("pretrain", ["/data/web"], ["/models/base"], training=True),
+                       ol_step("fine-tune", ["/models/base"], ["/models/ft"], training=True)], {})
+    assert process_inputs(plan.entities, "fine-tune") == [("ml_model", "s3://lab/models/base")]
+    assert not [e for e in plan.entities if e["typeName"] == "ml_dataset"
+                and e["attributes"]["qualifiedName"] == "s3://lab/models/base"]
