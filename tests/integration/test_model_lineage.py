@@ -16,11 +16,16 @@ from atlas_mlplugin.catalog.apply import apply_catalog
 from atlas_mlplugin.catalog.loader import load_catalog
 from atlas_mlplugin.delivery.deliverer import Deliverer, fail_fast
 from atlas_mlplugin.delivery.handler import registry_handler
+from atlas_mlplugin.delivery.operations import OpKind, op_of
 from atlas_mlplugin.delivery.spool import Spool
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.hooks import track_training
 from atlas_mlplugin.model import DatasetSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.reads import tags_of
+from atlas_mlplugin.transport.hooks import KafkaOpHandler
+from atlas_mlplugin.transport.kafka import HookPublisher
+from atlas_mlplugin.transport.settings import KafkaSettings
+from tests.integration.snapshots import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +172,21 @@ def test_a_base_model_nobody_registered_is_a_model_with_no_known_license(
     unknown = [t.source_qualified_name for t in tags_of(registry.client, f"hf://{uid}/ft")
                if t.type_name == "UnknownLicense"]
     assert unknown == [f"hf://{uid}/unknown-base"]
+
+
+def test_through_kafka_a_run_reads_a_base_model_as_a_model(registry: GovernanceRegistry, client: AtlasClient,
+                                                           kafka_settings: KafkaSettings, uid: str) -> None:
+    handler = KafkaOpHandler(GovernanceRegistry(AtlasClient(fail_fast(client.settings))), HookPublisher(kafka_settings))
+    registry.register_dataset(DatasetSpec(qualified_name=f"file:///{uid}/nc", name="nc", license="CC-BY-NC-4.0"))
+    registry.record_training_run(TrainingRunSpec(
+        run_id=f"{uid}-base", name="base", inputs=[f"file:///{uid}/nc"],
+        outputs=[ModelSpec(qualified_name=f"hf://{uid}/base", name="base")]))
+    handler(op_of(OpKind.RECORD_TRAINING_RUN, TrainingRunSpec(
+        run_id=f"{uid}-ft", name="ft", inputs=[f"hf://{uid}/base"],
+        outputs=[ModelSpec(qualified_name=f"hf://{uid}/ft", name="ft")])))
+    handler.settle()
+    assert wait_for(lambda: client.find_entity("ml_training_run", f"ml-run:{uid}-ft") is not None)
+    assert input_types(client, f"{uid}-ft") == {"base": "ml_model"}
+    assert client.find_entity("ml_dataset", f"hf://{uid}/base") is None
+    assert [t.source_qualified_name for t in tags_of(client, f"hf://{uid}/ft")
+            if t.type_name == "NonCommercial"] == [f"file:///{uid}/nc"]
