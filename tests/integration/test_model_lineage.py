@@ -190,3 +190,52 @@ def test_through_kafka_a_run_reads_a_base_model_as_a_model(registry: GovernanceR
     assert client.find_entity("ml_dataset", f"hf://{uid}/base") is None
     assert [t.source_qualified_name for t in tags_of(client, f"hf://{uid}/ft")
             if t.type_name == "NonCommercial"] == [f"file:///{uid}/nc"]
+
+
+def test_pyspark_autolog_a_fit_that_starts_from_a_loaded_model_reads_that_model(
+        registry: GovernanceRegistry, client: AtlasClient, uid: str, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark", reason="install the 'spark' extra (make installs it)")
+    from pyspark.ml import Pipeline, PipelineModel
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import StandardScaler, VectorAssembler
+    from pyspark.sql import SparkSession
+
+    from atlas_mlplugin.spark import autolog, disable_autolog
+
+    spark = (SparkSession.builder.master("local[1]").appName("model-lineage-test")
+             .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    rows = "age,income,label\n" + "".join(f"{20 + i},{1000 * i},{i % 2}\n" for i in range(40))
+    nc, clean = tmp_path / "nc.csv", tmp_path / "clean.csv"
+    nc.write_text(rows)
+    clean.write_text(rows)
+    registry.register_dataset(DatasetSpec(qualified_name=nc.resolve().as_uri(), name="nc", license="CC-BY-NC-4.0"))
+    registry.register_dataset(DatasetSpec(qualified_name=clean.resolve().as_uri(), name="clean", license="CC0-1.0"))
+    deliverer = Deliverer(Spool(tmp_path / "spool"), registry_handler(GovernanceRegistry(
+        AtlasClient(fail_fast(client.settings)))), flush_interval=0.5)
+    autolog(deliverer=deliverer)
+    try:
+        def frame(path: Path) -> object:
+            return spark.read.option("header", True).option("inferSchema", True).csv(str(path))
+
+        features = Pipeline(stages=[VectorAssembler(inputCols=["age", "income"], outputCol="raw"),
+                                    StandardScaler(inputCol="raw", outputCol="features")]).fit(frame(nc))
+        features.save(str(tmp_path / "features"))
+        base = PipelineModel.load(str(tmp_path / "features"))  # a later job starts from the saved model
+        tuned = Pipeline(stages=[base, LogisticRegression(maxIter=5, labelCol="label")]).fit(frame(clean))
+        tuned.save(str(tmp_path / "tuned"))
+    finally:
+        disable_autolog()
+        deliverer.flush(timeout=60)
+        deliverer.close()
+        spark.stop()
+
+    tuned_qn, base_qn = (tmp_path / "tuned").resolve().as_uri(), (tmp_path / "features").resolve().as_uri()
+    found = client.find_entity("ml_model", tuned_qn)
+    assert found is not None, "the fine-tuned PipelineModel is in Atlas"
+    run_guid = found["entity"]["relationshipAttributes"]["outputFromProcesses"][0]["guid"]
+    refs = client.get_entity(run_guid)["entity"]["relationshipAttributes"]["inputs"]
+    assert sorted((r["typeName"], r["displayText"]) for r in refs) == [("ml_dataset", "clean"),
+                                                                      ("ml_model", "features")]
+    assert client.find_entity("ml_dataset", base_qn) is None
+    assert [t.source_qualified_name for t in tags_of(client, tuned_qn)
+            if t.type_name == "NonCommercial"] == [nc.resolve().as_uri()]
