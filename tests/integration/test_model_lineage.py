@@ -239,3 +239,17 @@ def test_pyspark_autolog_a_fit_that_starts_from_a_loaded_model_reads_that_model(
     assert client.find_entity("ml_dataset", base_qn) is None
     assert [t.source_qualified_name for t in tags_of(client, tuned_qn)
             if t.type_name == "NonCommercial"] == [nc.resolve().as_uri()]
+
+
+def test_the_demo_story_fine_tune_inherits_noncommercial_through_its_base_model(
+        registry: GovernanceRegistry, uid: str, tmp_path: Path) -> None:
+    story = Path(__file__).resolve().parents[2] / "atlas_mlplugin" / "demo" / "story.yaml"
+    path = tmp_path / "story.yaml"
+    path.write_text(story.read_text().replace("file:///data/", f"file:///{uid}/data/")
+                    .replace("file:///models/", f"file:///{uid}/models/").replace("consent:acme/", f"consent:{uid}/")
+                    .replace("derive:", f"derive:{uid}:").replace("run_id: ", f"run_id: {uid}-"))
+    apply_catalog(load_catalog(path, catalog=registry.catalog), registry)
+    nc = [t for t in tags_of(registry.client, f"file:///{uid}/models/scene-captioner/1.0")
+          if t.type_name == "NonCommercial"]
+    assert [(t.source_qualified_name, t.path[2]) for t in nc] == [
+        (f"file:///{uid}/data/street-scenes/v2", f"file:///{uid}/models/scene-base/1.0")]
