@@ -253,3 +253,12 @@ def test_the_demo_story_fine_tune_inherits_noncommercial_through_its_base_model(
           if t.type_name == "NonCommercial"]
     assert [(t.source_qualified_name, t.path[2]) for t in nc] == [
         (f"file:///{uid}/data/street-scenes/v2", f"file:///{uid}/models/scene-base/1.0")]
+
+
+def test_impact_of_a_base_model_lists_its_fine_tunes(registry: GovernanceRegistry, run, uid: str,  # noqa: ANN001
+                                                    tmp_path: Path) -> None:
+    apply_catalog(load_catalog(chain_file(uid, tmp_path), catalog=registry.catalog), registry)
+    result = run("impact", f"hf://{uid}/base")
+    assert result.exit_code == 0, result.output
+    assert f"hf://{uid}/base: 0 downstream dataset(s), 3 model(s)" in result.output
+    assert f"model    hf://{uid}/distilled" in result.output
