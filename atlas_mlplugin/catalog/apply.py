@@ -34,6 +34,7 @@ from atlas_mlplugin.governance.inputs import DATASET_SUPERTYPE
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
+from atlas_mlplugin.mapping.openlineage import is_placeholder
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
     DERIVED_TAG_TYPES,
@@ -81,6 +82,7 @@ class Registry(Protocol):
                         managed: frozenset[str], /) -> None: ...
     def sync_derived_tags(self, guid: str, desired: list[Classification], managed: frozenset[str], /) -> None: ...
     def block_personal_data_at_inputs(self, process_guid: str, /) -> None: ...
+    def drop_placeholder_tag(self, guid: str, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -352,8 +354,12 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     for m in doc.models:
         if m.qualified_name not in produced:
             entity = em.model_entity(m.fingerprinted())
-            if plan.add(_entry(snapshot, "model", entity), _key(entity)):
-                base_models.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity))))
+            existing = snapshot.get(*_key(entity))
+            if plan.add(_entry(snapshot, "model", entity, _placeholder_change), _key(entity)):
+                # A base model a run read before anyone described it was a placeholder: described now, its
+                # "no known license" goes.
+                base_models.append(Write(entity, [], frozenset(), existing, after=registry.drop_placeholder_tag
+                                         if existing is not None and is_placeholder(existing) else None))
 
     def input_type(qn: str, run: TrainingRunSpec) -> str:
         if qn in declared:
@@ -373,7 +379,10 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
         entity = em.training_run_entity(run, types)
         models = [em.model_entity(m) for m in run.outputs]
         needed = plan.add(_entry(snapshot, "training run", entity), _key(entity))
-        needed = any([plan.add(_entry(snapshot, "model", m), _key(m)) for m in models]) or needed
+        needed = any([plan.add(_entry(snapshot, "model", m, _placeholder_change), _key(m)) for m in models]) or needed
+        # An output some run read as a base model before it was recorded: its origin is known now.
+        was_placeholder = [str(found["guid"]) for m in models if (found := snapshot.get(*_key(m))) is not None
+                           and is_placeholder(found)]
         if not needed:
             continue
         for qn in run.inputs:
@@ -385,6 +394,7 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                                          placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
         processes.append(Write(entity, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
                                LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)), before=models,
+                               after=_dropping(registry, was_placeholder) if was_placeholder else None,
                                input_tags=_input_tags(run.inputs, snapshot, own_tags, external)))
     if placeholders:
         shown = ", ".join(list(placeholders)[:3]) + (", ..." if len(placeholders) > 3 else "")
@@ -392,6 +402,17 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                     "(UnknownLicense): %s", len(placeholders), shown)
     plan.writes = datasets + base_models + list(placeholders.values()) + processes
     return plan
+
+
+def _placeholder_change(actual: Entity) -> list[str]:
+    return ["placeholder"] if is_placeholder(actual) else []
+
+
+def _dropping(registry: Registry, guids: list[str]) -> Callable[[str], None]:
+    def drop(_process_guid: str) -> None:
+        for guid in guids:
+            registry.drop_placeholder_tag(guid)
+    return drop
 
 
 def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int],

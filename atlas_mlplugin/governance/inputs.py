@@ -33,6 +33,7 @@ class ResolvedInputs:
     found: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing_datasets: list[str] = field(default_factory=list)
     missing_models: list[str] = field(default_factory=list)
+    also: dict[str, dict[str, Any]] = field(default_factory=dict)  # the `also` names found (resolve_inputs)
 
     @property
     def types(self) -> dict[str, str]:
@@ -61,16 +62,22 @@ def input_types(names: Iterable[str], found: dict[str, dict[str, Any]], models: 
     return resolved
 
 
-def resolve_inputs(client: InputReader, names: Iterable[str], *, models: Collection[str] = ()) -> ResolvedInputs:
+def resolve_inputs(client: InputReader, names: Iterable[str], *, models: Collection[str] = (),
+                   also: Iterable[str] = ()) -> ResolvedInputs:
     """Look the inputs up in Atlas: one bulk read by DataSet (both types at once), plus one by ml_model for
-    the names declared as models."""
+    the names declared as models. `also`: more names read in the same request (a run's outputs), returned in
+    `also` when found."""
     names = list(dict.fromkeys(names))
     declared = [qn for qn in names if qn in models]
     others = [qn for qn in names if qn not in models]
+    extra = [qn for qn in dict.fromkeys(also) if qn not in others]
     found: dict[str, dict[str, Any]] = {}
     if declared:
         found |= {qn: {**e, "typeName": e.get("typeName") or n.ML_MODEL}
                   for qn, e in client.find_entities(n.ML_MODEL, declared).items()}
-    if others:
-        found |= client.find_entities(DATASET_SUPERTYPE, others)
-    return input_types(names, found, models)
+    read = client.find_entities(DATASET_SUPERTYPE, others + extra) if others or extra else {}
+    found |= {qn: e for qn, e in read.items() if qn in others}
+    resolved = input_types(names, found, models)
+    resolved.also = {qn: e for qn, e in read.items() if qn in set(also)} | {
+        qn: e for qn, e in found.items() if qn in set(also)}
+    return resolved

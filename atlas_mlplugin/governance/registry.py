@@ -16,6 +16,7 @@ from atlas_mlplugin.governance.inputs import resolve_inputs
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
+from atlas_mlplugin.mapping.openlineage import is_placeholder
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
     DERIVED_TAG_TYPES,
@@ -289,8 +290,13 @@ class GovernanceRegistry:
         recorded. A run with many inputs is written in parts (bulk.py: one POST with 1,000 tagged inputs
         outran the read timeout)."""
         given = dict(input_types or {})
+        outputs = [m.qualified_name for m in run.outputs]
         resolved = resolve_inputs(self.client, [qn for qn in run.inputs if qn not in given],
-                                  models=set(run.model_inputs))
+                                  models=set(run.model_inputs), also=outputs)
+        # An output some run read as a base model before it was recorded: its origin is known now, so its
+        # "no known license" placeholder tag goes once the run is written.
+        was_placeholder = [str(e["guid"]) for qn, e in resolved.also.items()
+                           if e.get("typeName") == n.ML_MODEL and is_placeholder(e)]
         types = resolved.types | given
         missing = resolved.missing_datasets + resolved.missing_models
         if missing:
@@ -311,6 +317,8 @@ class GovernanceRegistry:
                                 input_tags={qn: len(e.get("classifications") or [])
                                             for qn, e in resolved.found.items()}))
             guids = BulkWriter(self.client, self).write(writes)
+        for guid in was_placeholder:
+            self.drop_placeholder_tag(guid)
         return guids[(n.ML_TRAINING_RUN, run.qualified_name)]
 
     def sync_lineage_tags(self, process_guid: str, desired: list[Classification], *, created: bool) -> None:
