@@ -292,3 +292,29 @@ training_runs:
     report = apply_catalog(load_catalog(catalog, catalog=registry.catalog), registry)
     assert f"updated model hf://{uid}/llm (placeholder)" in report.lines(), report.lines()
     assert tags_of(registry.client, f"hf://{uid}/ft") == []
+
+
+def test_openlineage_events_whose_input_is_a_model_chain_the_models(registry: GovernanceRegistry, uid: str,
+                                                                   tmp_path: Path) -> None:
+    from atlas_mlplugin.openlineage.ingest import LineageIngestor
+
+    registry.register_dataset(DatasetSpec(qualified_name=f"s3://{uid}/data/nc", name="nc", license="CC-BY-NC-4.0"))
+
+    def fit(job: str, inputs: list[str], output: str) -> dict:
+        return {"eventType": "COMPLETE", "eventTime": "2026-11-27T10:00:00Z", "producer": "test",
+                "run": {"runId": f"{uid}-{job}", "facets": {"atlasMl": {"params": {}}}},
+                "job": {"namespace": "spark", "name": f"{uid}.{job}"},
+                "inputs": [{"namespace": f"s3://{uid}", "name": name} for name in inputs],
+                "outputs": [{"namespace": f"s3://{uid}", "name": output}]}
+
+    events = tmp_path / "events"
+    events.mkdir()
+    # The base model is trained in one drain; the fine-tune, reading the saved base, arrives in a later one.
+    (events / "001.json").write_text(json.dumps(fit("pretrain", ["/data/nc"], "/models/base")))
+    assert LineageIngestor(registry).drain(events).applied == 1
+    (events / "002.json").write_text(json.dumps(fit("finetune", ["/models/base"], "/models/ft")))
+    report = LineageIngestor(registry).drain(events)
+    assert report.applied == 1 and report.unregistered == 0
+    assert registry.client.find_entity("ml_dataset", f"s3://{uid}/models/base") is None
+    assert [t.source_qualified_name for t in tags_of(registry.client, f"s3://{uid}/models/ft")
+            if t.type_name == "NonCommercial"] == [f"s3://{uid}/data/nc"]
