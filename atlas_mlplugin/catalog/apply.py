@@ -33,6 +33,7 @@ from atlas_mlplugin.governance.bulk import (
 from atlas_mlplugin.governance.inputs import DATASET_SUPERTYPE
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
+from atlas_mlplugin.mapping import evaluation as ev
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.openlineage import is_placeholder
 from atlas_mlplugin.mapping.tags import (
@@ -45,7 +46,7 @@ from atlas_mlplugin.mapping.tags import (
     incomplete_lineage_tags,
     placeholder_tags,
 )
-from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, TrainingRunSpec
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec, TrainingRunSpec
 from atlas_mlplugin.reads.entities import BULK_GUIDS
 from atlas_mlplugin.scrubbing import logger
 
@@ -83,6 +84,9 @@ class Registry(Protocol):
     def sync_derived_tags(self, guid: str, desired: list[Classification], managed: frozenset[str], /) -> None: ...
     def block_personal_data_at_inputs(self, process_guid: str, /) -> None: ...
     def drop_placeholder_tag(self, guid: str, /) -> None: ...
+    def stop_evaluation_data_propagation(self, process_guid: str, /) -> None: ...
+
+    def lift_personal_data_block(self, process_guid: str, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,7 @@ def _with_guid(entry: ApplyEntry, guid: str | None) -> ApplyEntry:
 # Types whose relationships we compare (a dataset's license and consent records, a process's inputs and
 # outputs): read with their relationships. The others are read without: a license's relationships are every
 # dataset under it in Atlas, which made a no-op apply grow with the whole server's data.
-_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN})
+_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN, n.ML_EVALUATION_RUN})
 
 
 class Snapshot:
@@ -252,6 +256,10 @@ def _wanted(doc: CatalogDocument, catalog: LicenseCatalog) -> dict[str, set[str]
             add(n.ML_MODEL, m.qualified_name)
     for m in doc.models:  # base models too, which no run of the file produces
         add(n.ML_MODEL, m.qualified_name)
+    for e in doc.resolved_evaluations():
+        add(n.ML_EVALUATION_RUN, e.qualified_name)
+        for m in e.outputs:
+            add(n.ML_MODEL, m.qualified_name)
     return wanted
 
 
@@ -290,9 +298,13 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                    for d in doc.derivations_in_order()]
     runs = [r.model_copy(update={"outputs": [m.fingerprinted() for m in r.outputs]})
             for r in doc.resolved_training_runs()]
+    evaluations = [e.model_copy(update={"outputs": [m.fingerprinted() for m in e.outputs]})
+                   for e in _certified_first(doc.resolved_evaluations())]
     declared = {ds.qualified_name for _, ds in doc.all_datasets()}
     file_models = {m.qualified_name: m for _, m in doc.all_models()}
-    undeclared = {qn for p in [*derivations, *runs] for qn in p.inputs} - declared - file_models.keys()
+    undeclared = ({qn for p in [*derivations, *runs] for qn in p.inputs}
+                  | {qn for e in evaluations for qn in e.datasets}) - declared - file_models.keys()
+    produced = {m.qualified_name for p in [*runs, *evaluations] for m in p.outputs}
     # Inputs of runs the file does not declare may be datasets or models already in Atlas (a base model): read
     # by their common supertype, both at once (governance/inputs.py).
     external_run_inputs = {qn for r in runs for qn in r.inputs} & undeclared
@@ -331,9 +343,12 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     for d in derivations:
         entity = em.derivation_entity(d)
         if plan.add(_entry(snapshot, "derivation", entity), _key(entity)):
-            after = (registry.block_personal_data_at_inputs
-                     if d.derivation_type == "anonymize" and d.attested else None)
-            processes.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity)), after=after,
+            existing = snapshot.get(*_key(entity))
+            # An attestation withdrawn in the file lifts the block set when it was attested (else a false PASS).
+            after = (registry.block_personal_data_at_inputs if d.derivation_type == "anonymize" and d.attested
+                     else registry.lift_personal_data_block
+                     if existing is not None and (existing.get("attributes") or {}).get("attested") is True else None)
+            processes.append(Write(entity, [], frozenset(), existing, after=after,
                                    input_tags=_input_tags(d.inputs, snapshot, own_tags),
                                    requires=[(n.ML_DATASET, qn) for qn in d.inputs
                                              if qn in undeclared and snapshot.get(n.ML_DATASET, qn) is None]))
@@ -349,7 +364,6 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     plan.before_consents[:0] = licenses
 
     # Base models the file declares that no run of it produces: written with the datasets, before the runs.
-    produced = {m.qualified_name for r in runs for m in r.outputs}
     base_models: list[Write] = []
     for m in doc.models:
         if m.qualified_name not in produced:
@@ -396,6 +410,22 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                                LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)), before=models,
                                after=_dropping(registry, was_placeholder) if was_placeholder else None,
                                input_tags=_input_tags(run.inputs, snapshot, own_tags, external)))
+    for e in evaluations:
+        entity = ev.evaluation_run_entity(e)
+        models = [em.model_entity(m) for m in e.outputs]
+        needed = plan.add(_entry(snapshot, "evaluation", entity), _key(entity))
+        needed = any([plan.add(_entry(snapshot, "model", m), _key(m)) for m in models]) or needed
+        if not needed:
+            continue
+        for qn in e.datasets:  # an evaluation dataset nobody registered: no known license, as for training
+            if qn in undeclared and snapshot.get(n.ML_DATASET, qn) is None and qn not in placeholders:
+                placeholders[qn] = Write(em.placeholder_dataset_entity(qn, naming.display_name(qn),
+                                                                       f"evaluation {e.run_id}"),
+                                         placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
+        # The evaluation data's edges propagate nothing (mapping/evaluation.py); set once the run is written.
+        processes.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity)), before=models,
+                               after=registry.stop_evaluation_data_propagation,
+                               requires=[(n.ML_MODEL, e.model)] if e.model not in produced else []))
     if placeholders:
         shown = ", ".join(list(placeholders)[:3]) + (", ..." if len(placeholders) > 3 else "")
         log.warning("training runs read %d dataset(s) nobody registered, recorded with no known license "
@@ -413,6 +443,21 @@ def _dropping(registry: Registry, guids: list[str]) -> Callable[[str], None]:
         for guid in guids:
             registry.drop_placeholder_tag(guid)
     return drop
+
+
+def _certified_first(evaluations: list[EvaluationRunSpec]) -> list[EvaluationRunSpec]:
+    """File order, except that an evaluation of a version another evaluation certifies comes after it (its
+    model must exist when it is written)."""
+    producer = {m.qualified_name: i for i, e in enumerate(evaluations) for m in e.outputs}
+    ordered: list[int] = []
+    placed: set[int] = set()
+    while len(placed) < len(evaluations):
+        ready = [i for i in range(len(evaluations)) if i not in placed
+                 and producer.get(evaluations[i].model, i) in placed | {i}]
+        ready = ready or [min(set(range(len(evaluations))) - placed)]  # a cycle: file order
+        ordered += ready
+        placed |= set(ready)
+    return [evaluations[i] for i in ordered]
 
 
 def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int],

@@ -75,7 +75,9 @@ REMEMBERED = 100_000  # entities published and not yet seen applied (oldest forg
 MAX_RESENDS = 3  # an entity Atlas dropped this often is given up on (logged): its notification itself is refused
 _SPOOLED = {NAMES_NORMALIZED: True}  # spooled specs were normalised when they were submitted
 # Ops whose every write is a tag change on an existing entity: sent over REST (see the module docstring).
-REST_ONLY = frozenset({OpKind.RETRACT_DATASET, OpKind.WITHDRAW_CONSENT})
+# An evaluation run sets propagateTags NONE on its evaluation data's edges: a relationship update, which a hook
+# message cannot carry.
+REST_ONLY = frozenset({OpKind.RETRACT_DATASET, OpKind.WITHDRAW_CONSENT, OpKind.RECORD_EVALUATION_RUN})
 
 
 # --- the messages (pure: what Atlas holds decides only whether tags go inside) ---------------------------
@@ -320,13 +322,18 @@ class KafkaOpHandler:
                                          "first")
         for output in derivation.outputs:
             self.register_dataset(output)
-        # A derivation carries no tags of its own: nothing to know about it before sending it.
+        attested = derivation.derivation_type == "anonymize" and derivation.attested
+        # A derivation carries no tags of its own; only whether it was attested before matters (a withdrawn
+        # attestation must lift the block it set).
+        before = self.client.find_entities(n.ML_DERIVATION, [derivation.qualified_name])
+        was_attested = (before.get(derivation.qualified_name, {}).get("attributes") or {}).get("attested") is True
         with self.client.writing([derivation.qualified_name]):
             self._publish([em.derivation_entity(derivation)])
-        if derivation.derivation_type == "anonymize" and derivation.attested:
+        if attested or was_attested:
             self.settle()  # blocking is set on the edges Atlas makes when it applies the derivation
             process = self.registry.require(n.ML_DERIVATION, derivation.qualified_name)
-            self.registry.block_personal_data_at_inputs(str(process["guid"]))  # the REST path's own step
+            # the REST path's own step
+            self.registry.record_anonymisation(str(process["guid"]), attested=attested)
 
     def record_training_run(self, run: TrainingRunSpec) -> None:
         run = run.model_copy(update={"outputs": [m.fingerprinted() for m in run.outputs]})

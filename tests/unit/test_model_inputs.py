@@ -93,8 +93,9 @@ def test_an_input_that_is_neither_dataset_nor_model_names_it_and_says_what_to_do
 def test_a_declared_model_no_run_produces_or_reads_is_an_error(tmp_path: Path) -> None:
     text = CHAIN.replace('inputs: ["hf://org/base", "s3://b/nc"]', 'inputs: ["s3://b/nc"]')
     assert issues_of(write(tmp_path, text)) == [("models[0]", (
-        "model 'hf://org/base' is neither the output nor an input of any training run in this file; list it in "
-        "the outputs of the run that produced it, or in the inputs of a run that starts from it (a base model)"))]
+        "model 'hf://org/base' is neither the output nor an input of any training run or evaluation in this file; "
+        "list it in the outputs of the run that produced it, or in the inputs of a run that starts from it (a base "
+        "model)"))]
 
 
 def test_a_fine_tune_cycle_is_an_error(tmp_path: Path) -> None:
