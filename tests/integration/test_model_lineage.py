@@ -294,9 +294,18 @@ training_runs:
     assert tags_of(registry.client, f"hf://{uid}/ft") == []
 
 
+@pytest.mark.parametrize("transport", ["rest", "kafka"])
 def test_openlineage_events_whose_input_is_a_model_chain_the_models(registry: GovernanceRegistry, uid: str,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, transport: str,
+                                                                   request: pytest.FixtureRequest) -> None:
     from atlas_mlplugin.openlineage.ingest import LineageIngestor
+    from atlas_mlplugin.transport.lineage import KafkaLineageWriter
+
+    def ingestor() -> LineageIngestor:
+        if transport == "rest":
+            return LineageIngestor(registry)
+        publisher = HookPublisher(request.getfixturevalue("kafka_settings"))
+        return LineageIngestor(registry, writer=KafkaLineageWriter(registry, publisher))
 
     registry.register_dataset(DatasetSpec(qualified_name=f"s3://{uid}/data/nc", name="nc", license="CC-BY-NC-4.0"))
 
@@ -311,10 +320,12 @@ def test_openlineage_events_whose_input_is_a_model_chain_the_models(registry: Go
     events.mkdir()
     # The base model is trained in one drain; the fine-tune, reading the saved base, arrives in a later one.
     (events / "001.json").write_text(json.dumps(fit("pretrain", ["/data/nc"], "/models/base")))
-    assert LineageIngestor(registry).drain(events).applied == 1
+    assert ingestor().drain(events).applied == 1
+    assert wait_for(lambda: registry.client.find_entity("ml_model", f"s3://{uid}/models/base") is not None)
     (events / "002.json").write_text(json.dumps(fit("finetune", ["/models/base"], "/models/ft")))
-    report = LineageIngestor(registry).drain(events)
+    report = ingestor().drain(events)
     assert report.applied == 1 and report.unregistered == 0
+    assert wait_for(lambda: registry.client.find_entity("ml_model", f"s3://{uid}/models/ft") is not None)
     assert registry.client.find_entity("ml_dataset", f"s3://{uid}/models/base") is None
     assert [t.source_qualified_name for t in tags_of(registry.client, f"s3://{uid}/models/ft")
             if t.type_name == "NonCommercial"] == [f"s3://{uid}/data/nc"]
