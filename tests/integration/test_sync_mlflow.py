@@ -205,7 +205,6 @@ datasets:
     assert sync(run, tracking, "--experiment", f"certify-{uid}")["writes"] == 0
 
 
-@pytest.mark.xfail(reason="needs model inputs (issue 13 interface (a)) on main", strict=False)
 def test_a_base_model_recorded_in_mlflow_is_the_fine_tunes_input_and_passes_its_tags_on(
         registry: GovernanceRegistry, run: Callable[..., Result], uid: str, tmp_path: Path, tracking: str) -> None:
     exp = experiment(tmp_path, f"tune-{uid}")
