@@ -214,7 +214,8 @@ def test_a_base_model_recorded_in_mlflow_is_the_fine_tunes_input_and_passes_its_
         base_logged = mlflow.pyfunc.log_model(name="model", python_model=Echo())
     mlflow.register_model(base_logged.model_uri, f"base-{uid}")
     with mlflow.start_run(experiment_id=exp, run_name="fine-tune"):
-        mlflow.set_tag("base_model", f"models:/base-{uid}/1")
+        # One base model of this server, and one nobody registered in Atlas (a placeholder model, not a dataset).
+        mlflow.set_tag("base_model", f"models:/base-{uid}/1, hf://acme/encoder-{uid}")
         mlflow.log_input(mlflow.data.from_pandas(frame(), source=f"/{uid}/data/domain", name="domain"),
                          context="training")
         tuned = mlflow.pyfunc.log_model(name="model", python_model=Echo())
@@ -231,7 +232,7 @@ datasets:
     base = naming.mlflow_model_version(tracking, f"base-{uid}", 1)
     tuned_run = next(e["qualified_name"] for e in report["entries"]
                      if e["kind"] == "run" and e["qualified_name"] != f"ml-run:mlflow-{base_run.info.run_id}")
-    assert ("ml_model", base) in inputs_of(registry.client, tuned_run)
+    assert {("ml_model", base), ("ml_model", f"hf://acme/encoder-{uid}")} <= inputs_of(registry.client, tuned_run)
     tags = by_source(registry.client, naming.mlflow_model_version(tracking, f"tuned-{uid}", 1))
     assert ("NonCommercial", f"file:///{uid}/data/nc-corpus") in {(t, s) for t, s, _ in tags}
     assert sync(run, tracking, "--experiment", f"tune-{uid}")["writes"] == 0
