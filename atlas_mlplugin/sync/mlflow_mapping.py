@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from atlas_mlplugin import naming
-from atlas_mlplugin.model import ModelSpec, TrainingRunSpec
+from atlas_mlplugin.model import EvaluationRunSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.model.assets import NAMES_NORMALIZED
 from atlas_mlplugin.purposes import canonical_purposes
 from atlas_mlplugin.scrubbing import MASK, scrub_text, scrub_uri
@@ -70,7 +70,7 @@ class RunMapping:
     mlflow_run_id: str  # as MLflow shows it (the spec's run_id is mlflow-<it>)
     spec: TrainingRunSpec
     evaluation_datasets: list[str] = field(default_factory=list)  # evaluation data not mirrored, for the report
-    evaluations: list[Any] = field(default_factory=list)  # EvaluationRunSpec, where the model has it
+    evaluations: list[EvaluationRunSpec] = field(default_factory=list)
 
 
 # A function giving the qualifiedName of a model named by an MLflow model URI (models:/name@alias,
@@ -193,15 +193,6 @@ def _logged_models_of(run: Run, logged: Iterable[LoggedModel]) -> list[tuple[str
     return found
 
 
-def _evaluation_type() -> Any:
-    """EvaluationRunSpec (issue 13, evaluation runs) where the domain model has it, else None."""
-    try:
-        from atlas_mlplugin.model import EvaluationRunSpec  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return EvaluationRunSpec
-
-
 def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedModel] = (),
                 model_versions: Iterable[ModelVersion] = (), resolve: ModelResolver | None = None,
                 model_ids: Mapping[str, str] | None = None) -> RunMapping:
@@ -262,7 +253,6 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
                                    description=f"Logged by MLflow run {info.run_id}"))
     # A version registered from a model this run logged and evaluated on named evaluation data is that model,
     # certified: the output of an evaluation run (model + evaluation datasets -> version), not of the training.
-    evaluation_type = _evaluation_type() if evaluation_data else None
     certified: dict[str, list[ModelSpec]] = {}
     for version in model_versions:
         v_tags = dict(version.tags or {})
@@ -280,7 +270,7 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
             license_id=_license(v_tags) or logged_licenses.get(registered_from or "") or _license(tags),
             version=str(version.version), download_location=f"models:/{version.name}/{version.version}",
             description=scrub_text(version.description) if version.description else None)
-        if evaluation_type is not None and registered_from in logged_licenses:
+        if evaluation_data and registered_from in logged_licenses:
             certified.setdefault(str(registered_from), []).append(version_spec)
         else:
             outputs.append(version_spec)
@@ -303,11 +293,10 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
         "processing_purpose": purpose,
         "hyperparameters": hyperparameters(params),
         "framework": "mlflow",
-        # Model inputs (issue 13, model lineage): a base model Atlas does not hold yet is recorded as a model
-        # (with no known license), not as a dataset; where the spec has the field.
-        **({"model_inputs": base_inputs} if "model_inputs" in TrainingRunSpec.model_fields else {}),
+        # A base model Atlas does not hold yet is recorded as a model (with no known license), not as a dataset.
+        "model_inputs": base_inputs,
     }, context={NAMES_NORMALIZED: True})
-    evaluations = [evaluation_type.model_validate({
+    evaluations = [EvaluationRunSpec.model_validate({
         "run_id": naming.mlflow_run_id(info.run_id) + (f"-{i}" if i else ""),
         "name": f"{info.run_name or info.run_id} (evaluation)",
         "model": model, "datasets": list(dict.fromkeys(evaluation_data)), "outputs": versions,

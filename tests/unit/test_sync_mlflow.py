@@ -137,10 +137,6 @@ def test_evaluation_data_is_not_a_training_input_and_is_listed() -> None:
 
 
 def test_a_version_of_a_model_evaluated_on_test_data_is_certified_by_an_evaluation_run() -> None:
-    from atlas_mlplugin.sync.mlflow_mapping import _evaluation_type
-
-    if _evaluation_type() is None:
-        pytest.skip("needs evaluation runs (issue 13 interface (c)) on main")
     run = mlflow_run(inputs=[dataset("local", {"uri": "/data/train"}),
                              dataset("local", {"uri": "/data/lfw"}, context="test")], metrics={"accuracy": 0.99})
     mapped = run_mapping(run, tracking_uri=URI, logged_models=[logged()], model_versions=[version()])
@@ -191,8 +187,7 @@ def test_base_models_become_inputs_wherever_mlflow_records_them() -> None:
     assert spec.inputs == [f"mlflow:{URI}/models/llama-base/2", "hf://meta-llama/Llama-3.1-8B",
                            f"mlflow:{URI}/runs/r0/artifacts/model", f"mlflow:{URI}/runs/r0/artifacts/distilled",
                            f"mlflow:{URI}/models/teacher/7"]
-    if "model_inputs" in type(spec).model_fields:  # interface (a): they are recorded as models, not datasets
-        assert spec.model_dump()["model_inputs"] == spec.inputs
+    assert spec.model_inputs == spec.inputs  # recorded as models, also before Atlas has them
 
 
 def test_a_base_model_that_cannot_be_resolved_marks_the_lineage_incomplete() -> None:
