@@ -236,3 +236,22 @@ datasets:
     tags = by_source(registry.client, naming.mlflow_model_version(tracking, f"tuned-{uid}", 1))
     assert ("NonCommercial", f"file:///{uid}/data/nc-corpus") in {(t, s) for t, s, _ in tags}
     assert sync(run, tracking, "--experiment", f"tune-{uid}")["writes"] == 0
+
+
+def test_a_license_tag_in_mlflow_is_the_models_own_license_and_its_terms_flow_on(
+        registry: GovernanceRegistry, run: Callable[..., Result], uid: str, tmp_path: Path, tracking: str) -> None:
+    from atlas_mlplugin.model import ModelSpec
+
+    if "license" not in ModelSpec.model_fields:
+        pytest.skip("needs model licenses (issue 13 interface (b)) on main")
+    with mlflow.start_run(experiment_id=experiment(tmp_path, f"lic-{uid}"), run_name="nc weights"):
+        mlflow.log_input(mlflow.data.from_pandas(frame(), source=f"/{uid}/data/open", name="open"), context="training")
+        logged = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+    registered = mlflow.register_model(logged.model_uri, f"nc-{uid}")
+    mlflow.MlflowClient().set_model_version_tag(f"nc-{uid}", registered.version, "license", "CC-BY-NC-4.0")
+
+    report = sync(run, tracking, "--experiment", f"lic-{uid}")
+    assert report["exit_code"] == 0, report
+    version = naming.mlflow_model_version(tracking, f"nc-{uid}", 1)
+    assert ("NonCommercial", version) in {(t, s) for t, s, _ in by_source(registry.client, version)}
+    assert sync(run, tracking, "--experiment", f"lic-{uid}")["writes"] == 0
