@@ -249,9 +249,15 @@ def test_a_license_tag_in_mlflow_is_the_models_own_license_and_its_terms_flow_on
         logged = mlflow.pyfunc.log_model(name="model", python_model=Echo())
     registered = mlflow.register_model(logged.model_uri, f"nc-{uid}")
     mlflow.MlflowClient().set_model_version_tag(f"nc-{uid}", registered.version, "license", "CC-BY-NC-4.0")
+    # A license id the catalog does not know fails that run's write in Atlas; the batch is retried run by run.
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(f"lic-{uid}").experiment_id) as typo:
+        mlflow.set_tag("license", "CC-BY-NC-4")
+        mlflow.pyfunc.log_model(name="model", python_model=Echo())
 
     report = sync(run, tracking, "--experiment", f"lic-{uid}")
-    assert report["exit_code"] == 0, report
+    assert report["exit_code"] == 1 and [f["run"] for f in report["failed"]] == [typo.info.run_id], report
+    assert "CC-BY-NC-4" in report["failed"][0]["error"]
     version = naming.mlflow_model_version(tracking, f"nc-{uid}", 1)
     assert ("NonCommercial", version) in {(t, s) for t, s, _ in by_source(registry.client, version)}
-    assert sync(run, tracking, "--experiment", f"lic-{uid}")["writes"] == 0
+    again = sync(run, tracking, "--experiment", f"lic-{uid}")
+    assert again["writes"] == 0 and again["runs"]["unchanged"] == 1
