@@ -265,6 +265,7 @@ def sync_mlflow(registry: Registry, client: MlflowClient, tracking_uri: str, *, 
     say(f"read {len(snapshot.runs)} runs, {len(snapshot.logged_models)} logged models and "
         f"{len(snapshot.versions)} model versions from MLflow in {time.monotonic() - started:.1f} s")
     mapped, report.failed = map_runs(snapshot, tracking_uri, _resolver(client, tracking_uri))
+    mapped = _known_licenses(mapped, registry, report)
     run_ids = {r.info.run_id for r in snapshot.runs}
     without_run = sum(1 for v in snapshot.versions if not v.run_id)
     elsewhere = sum(1 for v in snapshot.versions if v.run_id and v.run_id not in run_ids)
@@ -284,6 +285,25 @@ def sync_mlflow(registry: Registry, client: MlflowClient, tracking_uri: str, *, 
         if len(mapped) > batch:
             say(f"{'planned' if dry_run else 'synced'} {min(start + batch, len(mapped))}/{len(mapped)} runs")
     return report
+
+
+def _known_licenses(mapped: list[RunMapping], registry: Registry, report: SyncReport) -> list[RunMapping]:
+    """The runs whose models name licenses of the catalog; the others are reported as failed now, so that a
+    typo in one `license` tag does not make its whole batch go run by run."""
+    from atlas_mlplugin.licenses.catalog import UnknownLicenseError
+
+    kept = []
+    for m in mapped:
+        try:
+            for model in [*m.spec.outputs, *(o for e in m.evaluations for o in e.outputs)]:
+                license_id = getattr(model, "license", None)  # ModelSpec.license: model licenses (issue 13)
+                if license_id is not None:
+                    registry.catalog.get(license_id)
+        except UnknownLicenseError as exc:
+            report.failed.append((m.mlflow_run_id, scrub_text(f"the MLflow tag license: {exc}")))
+            continue
+        kept.append(m)
+    return kept
 
 
 def _apply(registry: Registry, chunk: list[RunMapping], report: SyncReport, dry_run: bool) -> None:
