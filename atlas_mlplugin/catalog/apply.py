@@ -41,9 +41,10 @@ from atlas_mlplugin.mapping.tags import (
     Classification,
     derived_tags,
     incomplete_lineage_tags,
+    model_license_tags,
     placeholder_tags,
 )
-from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, ModelSpec
 from atlas_mlplugin.reads.entities import BULK_GUIDS
 from atlas_mlplugin.scrubbing import logger
 
@@ -171,7 +172,7 @@ def _with_guid(entry: ApplyEntry, guid: str | None) -> ApplyEntry:
 # Types whose relationships we compare (a dataset's license and consent records, a process's inputs and
 # outputs): read with their relationships. The others are read without: a license's relationships are every
 # dataset under it in Atlas, which made a no-op apply grow with the whole server's data.
-_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN})
+_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN, n.ML_MODEL})
 
 
 class Snapshot:
@@ -247,6 +248,8 @@ def _wanted(doc: CatalogDocument, catalog: LicenseCatalog) -> dict[str, set[str]
         add(n.ML_TRAINING_RUN, run.qualified_name)
         for m in run.outputs:
             add(n.ML_MODEL, m.qualified_name)
+            if m.license is not None:
+                add(n.ML_DATA_LICENSE, catalog.get(m.license).qualified_name)
     return wanted
 
 
@@ -331,7 +334,8 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
             dataset(output)
     # Licenses the datasets written name but neither the file nor Atlas has (built-in ones): created first.
     known = {w.key for w in licenses} | {k for k in snapshot.found if k[0] == n.ML_DATA_LICENSE}
-    for spdx_id in dict.fromkeys(w.entity["attributes"]["declaredLicense"] for w in datasets):
+    model_licenses = [m.license for r in runs for m in r.outputs if m.license is not None]
+    for spdx_id in dict.fromkeys([w.entity["attributes"]["declaredLicense"] for w in datasets] + model_licenses):
         entity = em.license_entity(registry.catalog.get(spdx_id))
         if _key(entity) not in known:
             known.add(_key(entity))
@@ -340,9 +344,9 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
 
     for run in runs:
         entity = em.training_run_entity(run, {})
-        models = [em.model_entity(m) for m in run.outputs]
+        models = [_model_entry(snapshot, registry.catalog, m) for m in run.outputs]
         needed = plan.add(_entry(snapshot, "training run", entity), _key(entity))
-        needed = any([plan.add(_entry(snapshot, "model", m), _key(m)) for m in models]) or needed
+        needed = any([plan.add(entry, write.key) for entry, write in models]) or needed
         if not needed:
             continue
         for qn in run.inputs:
@@ -352,8 +356,9 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                 placeholders[qn] = Write(em.placeholder_dataset_entity(qn, naming.display_name(qn),
                                                                        f"training run {run.run_id}"),
                                          placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
+        processes += [write for _, write in models]  # with their own license tags, ahead of the run
         processes.append(Write(entity, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
-                               LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)), before=models,
+                               LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)),
                                input_tags=_input_tags(run.inputs, snapshot, own_tags)))
     if placeholders:
         shown = ", ".join(list(placeholders)[:3]) + (", ..." if len(placeholders) > 3 else "")
@@ -405,6 +410,18 @@ def _dataset_entry(snapshot: Snapshot, catalog: LicenseCatalog, ds: DatasetSpec,
     missing = [(n.ML_CONSENT_RECORD, qn) for qn in ds.consent_records
                if qn not in consents and snapshot.get(n.ML_CONSENT_RECORD, qn) is None]
     return entry, Write(entity, desired, kinds, snapshot.get(*_key(entity)), requires=missing)
+
+
+def _model_entry(snapshot: Snapshot, catalog: LicenseCatalog, model: ModelSpec) -> tuple[ApplyEntry, Write]:
+    """A model's entry: attributes as for any entry, plus the tags its own license implies (none and left alone
+    when its spec names no license)."""
+    lic = catalog.get(model.license) if model.license is not None else None
+    kinds = LICENSE_TAG_TYPES if model.license is not None else frozenset()
+    desired = model_license_tags(model, lic)
+    entity = em.model_entity(model, lic)
+    entry = _entry(snapshot, "model", entity,
+                   lambda actual: ["tags"] if _own_tags(actual, kinds) != _by_type(desired) else [])
+    return entry, Write(entity, desired, kinds, snapshot.get(*_key(entity)))
 
 
 def _own_tags(actual: Entity, kinds: frozenset[str]) -> dict[str, dict[str, Any]]:

@@ -387,6 +387,7 @@ class _References:
             self._inputs(("derivations", i, "inputs"), d.inputs, datasets)
         self._cycles()
         self._models()
+        self._model_licenses(licenses)
         self._unique([(("training_runs", i, "run_id"), r.run_id) for i, r in enumerate(self.doc.training_runs)],
                      "training run")
         for i, run in enumerate(self.doc.training_runs):
@@ -485,6 +486,20 @@ class _References:
                 if k is not None and (k == i or component[k] == component[i]):
                     self.problems.append(Problem(("derivations", i, "inputs", j), (
                         f"input {qn!r} is produced by this derivation or one that reads its outputs: a cycle")))
+
+    def _model_licenses(self, licenses: LicenseCatalog) -> None:
+        """A model's `license:` must be built in or declared under `licenses:`, as a dataset's."""
+        if "licenses" in self.incomplete:
+            return
+        specs: list[tuple[Loc, ModelSpec]] = [(("models", i), m) for i, m in enumerate(self.doc.models)]
+        specs += [(("training_runs", i, "outputs", j), m) for i, run in enumerate(self.doc.training_runs)
+                  for j, m in enumerate(run.outputs) if isinstance(m, ModelSpec)]
+        for loc, model in specs:
+            if model.license is not None:
+                try:
+                    licenses.get(model.license)
+                except UnknownLicenseError as exc:
+                    self.problems.append(Problem((*loc, "license"), str(exc)))
 
     def _models(self) -> None:
         declared = self._unique([(("models", i, "qualified_name"), m.qualified_name)

@@ -27,6 +27,7 @@ from atlas_mlplugin.mapping.tags import (
     consent_tags,
     derived_tags,
     incomplete_lineage_tags,
+    model_license_tags,
     placeholder_tags,
     retraction_tags,
 )
@@ -35,6 +36,7 @@ from atlas_mlplugin.model import (
     DataLicense,
     DatasetSpec,
     DerivationSpec,
+    ModelSpec,
     Retraction,
     TrainingRunSpec,
 )
@@ -299,13 +301,31 @@ class GovernanceRegistry:
                         placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True) for qn in missing]
         with self.client.writing([run.qualified_name]):  # entity and tags as one write
             existing = self.client.find_entities(n.ML_TRAINING_RUN, [run.qualified_name]).get(run.qualified_name)
+            writes += self._model_writes(run.outputs)
             writes.append(Write(em.training_run_entity(run, input_types),
                                 incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
                                 LINEAGE_TAG_TYPES, existing,
-                                before=[em.model_entity(m.fingerprinted()) for m in run.outputs],
                                 input_tags={qn: len(e.get("classifications") or []) for qn, e in found.items()}))
             guids = BulkWriter(self.client, self).write(writes)
         return guids[(n.ML_TRAINING_RUN, run.qualified_name)]
+
+    def _model_writes(self, models: list[ModelSpec]) -> list[Write]:
+        """A run's models with the tags their own licenses imply (ModelSpec.license, e.g. a base model's Llama
+        community license), the licenses written ahead of them. A model whose spec names no license keeps the
+        license and tags it has: autolog re-recording a model must not erase a license set in a catalog."""
+        licensed = [m.qualified_name for m in models if m.license is not None]
+        existing = self.client.find_entities(n.ML_MODEL, licensed) if licensed else {}
+        writes = []
+        sent: set[str] = set()  # each license once: one request must not carry two bodies of one entity
+        for model in models:
+            model = model.fingerprinted()
+            lic = self.catalog.get(model.license) if model.license is not None else None
+            before = [em.license_entity(lic)] if lic is not None and lic.spdx_id not in sent else []
+            sent |= {lic.spdx_id} if lic is not None else set()
+            writes.append(Write(em.model_entity(model, lic), model_license_tags(model, lic),
+                                LICENSE_TAG_TYPES if lic is not None else frozenset(),
+                                existing.get(model.qualified_name), before=before))
+        return writes
 
     def sync_lineage_tags(self, process_guid: str, desired: list[Classification], *, created: bool) -> None:
         """IncompleteLineage on a process (a run, a Spark job) exactly while its inputs are not all known;
