@@ -4,6 +4,7 @@ derives: what a base model's license obliges must reach the model and everything
 from __future__ import annotations
 
 import csv
+import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -206,3 +207,18 @@ def test_a_catalog_model_with_an_unknown_license_is_a_problem(tmp_path: Path) ->
     problems = doc.reference_problems()
     assert [p.loc for p in problems] == [("training_runs", 0, "outputs", 0, "license")]
     assert LLAMA_31 in problems[0].message  # the close match is suggested
+
+
+# --- the CLI --------------------------------------------------------------------------------------------
+def test_license_list_shows_the_model_licenses_and_their_terms() -> None:
+    from click.testing import CliRunner
+
+    from atlas_mlplugin.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["license", "list"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert {"naming", "use-policy", "user-threshold"} <= set(lines[LLAMA_31].replace(",", " ").split())
+    assert "use-policy" in lines["LicenseRef-gemma-terms"] and "user-threshold" not in lines["Apache-2.0"]
+    shown = CliRunner().invoke(cli, ["license", "show", "llama3.1", "--format", "json"])
+    assert json.loads(shown.output)["source"].startswith("https://github.com/meta-llama/llama-models/")
