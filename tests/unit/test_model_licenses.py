@@ -222,3 +222,25 @@ def test_license_list_shows_the_model_licenses_and_their_terms() -> None:
     assert "use-policy" in lines["LicenseRef-gemma-terms"] and "user-threshold" not in lines["Apache-2.0"]
     shown = CliRunner().invoke(cli, ["license", "show", "llama3.1", "--format", "json"])
     assert json.loads(shown.output)["source"].startswith("https://github.com/meta-llama/llama-models/")
+
+
+# --- the kafka transport's message ------------------------------------------------------------------------
+def test_a_hook_message_carries_the_models_license_and_its_tags_when_it_creates_the_model(
+        catalog: LicenseCatalog) -> None:
+    from atlas_mlplugin.model import TrainingRunSpec
+    from atlas_mlplugin.transport.hooks import message, training_run_batch
+
+    model = base_model(LLAMA_31)
+    run = TrainingRunSpec(run_id="r", name="r", inputs=["file:///d"], outputs=[model])
+    licenses = {model.qualified_name: catalog.get(LLAMA_31)}
+    license_body, created, _ = training_run_batch(run, [], new=True, licenses=licenses,
+                                                  new_models=[model.qualified_name])
+    assert license_body["attributes"]["qualifiedName"] == f"spdx:{LLAMA_31}"
+    assert {c["typeName"] for c in created["classifications"]} >= {n.USE_RESTRICTIONS, n.USER_THRESHOLD}
+    # An existing model's tags change over REST (Atlas ignores them in an update message); its license link goes.
+    _, updated, _ = training_run_batch(run, [], new=False, licenses=licenses)
+    assert "classifications" not in updated and updated["attributes"]["declaredLicense"] == LLAMA_31
+    # In one message the model's license reference points at the license entity of the same batch.
+    linked = message(training_run_batch(run, [], new=True, licenses=licenses)).entities.entities
+    assert linked[1]["relationshipAttributes"][n.MODEL_LICENSES] == [{"guid": linked[0]["guid"],
+                                                                      "typeName": n.ML_DATA_LICENSE}]
