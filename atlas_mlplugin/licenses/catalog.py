@@ -63,6 +63,7 @@ class LicenseCatalog:
                 use_policy_url=row["use_policy_url"] or None,
                 naming_requirement=row["naming_requirement"] or None,
                 user_threshold=int(row["user_threshold"]) if row["user_threshold"].strip() else None,
+                notice_text=row["notice_text"] or None,
                 hf_license=row["hf_license"] or None,
                 source=row["source"] or None,
                 notes=row["notes"] or None,

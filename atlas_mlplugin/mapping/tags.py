@@ -73,7 +73,9 @@ def license_tags(ds: DatasetSpec | ModelSpec, lic: DataLicense | None) -> list[C
         tags.append(_tag(n.UNKNOWN_LICENSE, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.attribution_required:
         tags.append(_tag(n.ATTRIBUTION_REQUIRED, licenseId=lic.spdx_id, sourceDataset=source,
-                         attributionText=attribution_text(ds, lic), creator=getattr(ds, "creator", None),
+                         # The notice a license words itself (Llama's, Gemma's) is the credit it asks for.
+                         attributionText=lic.notice_text or attribution_text(ds, lic),
+                         creator=getattr(ds, "creator", None),
                          title=ds.name, url=getattr(ds, "url", None) or getattr(ds, "download_location", None)))
     if lic.share_alike:
         tags.append(_tag(n.SHARE_ALIKE, licenseId=lic.spdx_id, sourceDataset=source))

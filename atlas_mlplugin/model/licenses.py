@@ -37,6 +37,8 @@ class DataLicense(BaseModel):
                                            "notices of what is built with it, e.g. \"Built with Llama\"")
     user_threshold: int | None = Field(default=None, ge=1, description="Monthly active users above which the "
                                        "license grants nothing and a separate license is needed")
+    notice_text: str | None = Field(default=None, description="The exact notice the license requires in a Notice "
+                                    "file shipped with copies (Llama, Gemma); the credit for what is built with it")
     hf_license: str | None = Field(default=None, description="The Hugging Face card `license:` id for it")
     source: str | None = Field(default=None, description="Where the terms were read: the license text or its "
                                "SPDX page")

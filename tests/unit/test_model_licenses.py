@@ -244,3 +244,29 @@ def test_a_hook_message_carries_the_models_license_and_its_tags_when_it_creates_
     linked = message(training_run_batch(run, [], new=True, licenses=licenses)).entities.entities
     assert linked[1]["relationshipAttributes"][n.MODEL_LICENSES] == [{"guid": linked[0]["guid"],
                                                                       "typeName": n.ML_DATA_LICENSE}]
+
+
+def test_the_notice_a_llama_or_gemma_license_words_is_the_credit_the_notice_file_carries(
+        catalog: LicenseCatalog) -> None:
+    from atlas_mlplugin.policy.render import render_notice
+
+    tags = by_type(model_license_tags(base_model(LLAMA_31), catalog.get(LLAMA_31)))
+    # As the license words it (Sec 1.b.iii), copyright sign included.
+    required = ("Llama 3.1 is licensed under the Llama 3.1 Community License, Copyright \u00a9 Meta Platforms, Inc. "
+                "All Rights Reserved.")
+    assert tags[n.ATTRIBUTION_REQUIRED]["attributionText"] == required
+    gemma = by_type(model_license_tags(base_model("gemma"), catalog.get("gemma")))
+    assert gemma[n.ATTRIBUTION_REQUIRED]["attributionText"].startswith("Gemma is provided under and subject to")
+    # Licenses without a worded notice keep the title-author-source-license credit line.
+    apache = by_type(model_license_tags(base_model("Apache-2.0"), catalog.get("Apache-2.0")))
+    assert apache[n.ATTRIBUTION_REQUIRED]["attributionText"].startswith('"Llama 3.1 8B"')
+
+    from atlas_mlplugin.model import UpstreamTag
+
+    model = base_model(LLAMA_31)
+    evidence = Evidence(model_guid="g", model_qualified_name="models/tuned", tags=[
+        UpstreamTag(type_name=t["typeName"], attributes=t["attributes"], source_guid="g-base",
+                    source_qualified_name=model.qualified_name)
+        for t in model_license_tags(model, catalog.get(LLAMA_31))])
+    notice = render_notice(evaluate(evidence, ReleaseContext(audience="public"), load_policy()))
+    assert f"Attribution: {required}" in notice
