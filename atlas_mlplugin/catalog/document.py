@@ -45,6 +45,9 @@ MODEL_REF_TAG = "model reference"
 INLINE_MODEL_TAG = "inline model"
 UNION_TAGS = frozenset({MODEL_REF_TAG, INLINE_MODEL_TAG})
 
+_NOT_TERMS = {"source", "hf_license"}
+
+
 class CatalogLicense(DataLicense):
     """A license the built-in catalog lacks: usually a custom LicenseRef-... (an SPDX id missing from
     `atlas-ml license list` works too). Built-in licenses cannot be redefined with other terms."""
@@ -438,7 +441,9 @@ class _References:
             except UnknownLicenseError:
                 builtin = None
             # Same terms as built in is harmless; other terms would silently change every dataset using it.
-            if builtin is not None and lic.model_dump() != builtin.model_dump():
+            # Where the terms were read (source, the card id) is no term: a copy of a built-in row made before
+            # those columns existed still has the same terms.
+            if builtin is not None and lic.model_dump(exclude=_NOT_TERMS) != builtin.model_dump(exclude=_NOT_TERMS):
                 self.problems.append(Problem(("licenses", i, "spdx_id"), (
                     f"{lic.spdx_id} is a built-in license and cannot be redefined with other terms here; remove "
                     "this entry, or give your terms their own LicenseRef-... id")))

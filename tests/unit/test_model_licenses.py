@@ -270,3 +270,11 @@ def test_the_notice_a_llama_or_gemma_license_words_is_the_credit_the_notice_file
         for t in model_license_tags(model, catalog.get(LLAMA_31))])
     notice = render_notice(evaluate(evidence, ReleaseContext(audience="public"), load_policy()))
     assert f"Attribution: {required}" in notice
+
+
+def test_a_catalog_may_repeat_a_built_in_license_with_its_terms_without_its_source(tmp_path: Path) -> None:
+    builtin = LicenseCatalog.from_csv().get("CC-BY-4.0").model_dump(exclude={"source", "hf_license"})
+    doc = CatalogDocument.model_validate({"version": 1, "licenses": [builtin]})
+    assert doc.reference_problems() == []
+    changed = CatalogDocument.model_validate({"version": 1, "licenses": [{**builtin, "share_alike": True}]})
+    assert "built-in" in changed.reference_problems()[0].message
