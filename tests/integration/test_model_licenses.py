@@ -155,3 +155,21 @@ def test_through_the_kafka_transport_a_model_gets_its_license_tags_too(
     assert wait_for(lambda: registry.require(n.ML_MODEL, base.qualified_name)["attributes"].get("declaredLicense")
                     == "Apache-2.0")
     assert not {n.USE_RESTRICTIONS, n.USER_THRESHOLD} & set(own_tags(registry, base.qualified_name))
+
+
+def test_a_certified_version_released_under_a_license_carries_its_terms(registry: GovernanceRegistry,
+                                                                         uid: str) -> None:
+    from atlas_mlplugin.model import EvaluationRunSpec
+
+    data = DatasetSpec(qualified_name=f"file:///{uid}/data/train", name="train", license="CC0-1.0")
+    bench = DatasetSpec(qualified_name=f"file:///{uid}/data/bench", name="bench", license="CC0-1.0")
+    registry.register_dataset(data)
+    registry.register_dataset(bench)
+    model = ModelSpec(qualified_name=f"models/{uid}/m", name="m")
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-t", name="t", inputs=[data.qualified_name],
+                                                 outputs=[model]))
+    certified = ModelSpec(qualified_name=f"models/{uid}/m-certified", name="m certified", license="gemma")
+    registry.record_evaluation_run(EvaluationRunSpec(run_id=f"{uid}-e", name="e", model=model.qualified_name,
+                                                     datasets=[bench.qualified_name], outputs=[certified]))
+    tags = own_tags(registry, certified.qualified_name)
+    assert tags[n.USE_RESTRICTIONS]["licenseId"] == "LicenseRef-gemma-terms"
