@@ -30,10 +30,12 @@ from atlas_mlplugin.governance.bulk import (
     Write,
     count_writes,
 )
+from atlas_mlplugin.governance.inputs import DATASET_SUPERTYPE
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import evaluation as ev
 from atlas_mlplugin.mapping import names as n
+from atlas_mlplugin.mapping.openlineage import is_placeholder
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
     DERIVED_TAG_TYPES,
@@ -45,7 +47,7 @@ from atlas_mlplugin.mapping.tags import (
     model_license_tags,
     placeholder_tags,
 )
-from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec, ModelSpec
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.reads.entities import BULK_GUIDS
 from atlas_mlplugin.scrubbing import logger
 
@@ -82,6 +84,7 @@ class Registry(Protocol):
                         managed: frozenset[str], /) -> None: ...
     def sync_derived_tags(self, guid: str, desired: list[Classification], managed: frozenset[str], /) -> None: ...
     def block_personal_data_at_inputs(self, process_guid: str, /) -> None: ...
+    def drop_placeholder_tag(self, guid: str, /) -> None: ...
     def stop_evaluation_data_propagation(self, process_guid: str, /) -> None: ...
 
     def lift_personal_data_block(self, process_guid: str, /) -> None: ...
@@ -254,6 +257,10 @@ def _wanted(doc: CatalogDocument, catalog: LicenseCatalog) -> dict[str, set[str]
             add(n.ML_MODEL, m.qualified_name)
             if m.license is not None:
                 add(n.ML_DATA_LICENSE, catalog.get(m.license).qualified_name)
+    for m in doc.models:  # base models too, which no run of the file produces
+        add(n.ML_MODEL, m.qualified_name)
+        if m.license is not None:
+            add(n.ML_DATA_LICENSE, catalog.get(m.license).qualified_name)
     for e in doc.resolved_evaluations():
         add(n.ML_EVALUATION_RUN, e.qualified_name)
         for m in e.outputs:
@@ -301,10 +308,15 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     evaluations = [e.model_copy(update={"outputs": [m.fingerprinted() for m in e.outputs]})
                    for e in _certified_first(doc.resolved_evaluations())]
     declared = {ds.qualified_name for _, ds in doc.all_datasets()}
+    file_models = {m.qualified_name: m for _, m in doc.all_models()}
     undeclared = ({qn for p in [*derivations, *runs] for qn in p.inputs}
-                  | {qn for e in evaluations for qn in e.datasets}) - declared
+                  | {qn for e in evaluations for qn in e.datasets}) - declared - file_models.keys()
     produced = {m.qualified_name for p in [*runs, *evaluations] for m in p.outputs}
-    snapshot = Snapshot(registry.client, _wanted(doc, registry.catalog), {n.ML_DATASET: undeclared})
+    # Inputs of runs the file does not declare may be datasets or models already in Atlas (a base model): read
+    # by their common supertype, both at once (governance/inputs.py).
+    external_run_inputs = {qn for r in runs for qn in r.inputs} & undeclared
+    snapshot = Snapshot(registry.client, _wanted(doc, registry.catalog),
+                        {n.ML_DATASET: undeclared - external_run_inputs, DATASET_SUPERTYPE: external_run_inputs})
     plan = _Plan()
     consents = {rec.qualified_name: rec for rec in doc.consent_records}
 
@@ -359,9 +371,31 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
             licenses.append(Write(entity, [], frozenset(), None))
     plan.before_consents[:0] = licenses
 
+    # Base models the file declares that no run of it produces: written with the datasets, before the runs.
+    base_models: list[Write] = []
+    for m in doc.models:
+        if m.qualified_name not in produced:
+            entry, write = _model_entry(snapshot, registry, m.fingerprinted())
+            if plan.add(entry, write.key):
+                base_models.append(write)
+
+    def input_type(qn: str, run: TrainingRunSpec) -> str:
+        if qn in declared:
+            return n.ML_DATASET
+        if qn in file_models:
+            return n.ML_MODEL
+        found = external(qn)
+        if found is None:  # recorded as a placeholder: a model when the run says it is one
+            return n.ML_MODEL if qn in run.model_inputs else n.ML_DATASET
+        return str(found.get("typeName") or n.ML_DATASET)
+
+    def external(qn: str) -> Entity | None:
+        return snapshot.get(DATASET_SUPERTYPE, qn) or snapshot.get(n.ML_DATASET, qn)
+
     for run in runs:
-        entity = em.training_run_entity(run, {})
-        models = [_model_entry(snapshot, registry.catalog, m) for m in run.outputs]
+        types = {qn: input_type(qn, run) for qn in run.inputs}
+        entity = em.training_run_entity(run, types)
+        models = [_model_entry(snapshot, registry, m) for m in run.outputs]
         needed = plan.add(_entry(snapshot, "training run", entity), _key(entity))
         needed = any([plan.add(entry, write.key) for entry, write in models]) or needed
         if not needed:
@@ -369,17 +403,17 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
         for qn in run.inputs:
             # An input nobody registered becomes a dataset with no known license (UnknownLicense), so the
             # model does not look clean; as the registry's record_training_run does.
-            if qn in undeclared and snapshot.get(n.ML_DATASET, qn) is None and qn not in placeholders:
-                placeholders[qn] = Write(em.placeholder_dataset_entity(qn, naming.display_name(qn),
-                                                                       f"training run {run.run_id}"),
+            if qn in undeclared and external(qn) is None and qn not in placeholders:
+                placeholders[qn] = Write(em.placeholder_input_entity(types[qn], qn, naming.display_name(qn),
+                                                                     f"training run {run.run_id}"),
                                          placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
         processes += [write for _, write in models]  # with their own license tags, ahead of the run
         processes.append(Write(entity, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
                                LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)),
-                               input_tags=_input_tags(run.inputs, snapshot, own_tags)))
+                               input_tags=_input_tags(run.inputs, snapshot, own_tags, external)))
     for e in evaluations:
         entity = ev.evaluation_run_entity(e)
-        models = [_model_entry(snapshot, registry.catalog, m) for m in e.outputs]
+        models = [_model_entry(snapshot, registry, m) for m in e.outputs]
         needed = plan.add(_entry(snapshot, "evaluation", entity), _key(entity))
         needed = any([plan.add(entry, write.key) for entry, write in models]) or needed
         if not needed:
@@ -398,8 +432,12 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
         shown = ", ".join(list(placeholders)[:3]) + (", ..." if len(placeholders) > 3 else "")
         log.warning("training runs read %d dataset(s) nobody registered, recorded with no known license "
                     "(UnknownLicense): %s", len(placeholders), shown)
-    plan.writes = datasets + list(placeholders.values()) + processes
+    plan.writes = datasets + base_models + list(placeholders.values()) + processes
     return plan
+
+
+def _placeholder_change(actual: Entity) -> list[str]:
+    return ["placeholder"] if is_placeholder(actual) else []
 
 
 def _certified_first(evaluations: list[EvaluationRunSpec]) -> list[EvaluationRunSpec]:
@@ -417,12 +455,13 @@ def _certified_first(evaluations: list[EvaluationRunSpec]) -> list[EvaluationRun
     return [evaluations[i] for i in ordered]
 
 
-def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int]) -> dict[str, int]:
+def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int],
+                external: Callable[[str], Entity | None] | None = None) -> dict[str, int]:
     """The tags each input would propagate to a process: what Atlas holds on it (own and propagated), else
     (about to be created) its derived tags."""
     out = {}
     for qn in inputs:
-        found = snapshot.get(n.ML_DATASET, qn)
+        found = snapshot.get(n.ML_DATASET, qn) or snapshot.get(n.ML_MODEL, qn) or (external(qn) if external else None)
         out[qn] = len(found.get("classifications") or []) if found is not None else own_tags.get(qn, 1)
     return out
 
@@ -461,16 +500,23 @@ def _dataset_entry(snapshot: Snapshot, catalog: LicenseCatalog, ds: DatasetSpec,
     return entry, Write(entity, desired, kinds, snapshot.get(*_key(entity)), requires=missing)
 
 
-def _model_entry(snapshot: Snapshot, catalog: LicenseCatalog, model: ModelSpec) -> tuple[ApplyEntry, Write]:
+def _model_entry(snapshot: Snapshot, registry: Registry, model: ModelSpec) -> tuple[ApplyEntry, Write]:
     """A model's entry: attributes as for any entry, plus the tags its own license implies (none and left alone
-    when its spec names no license)."""
-    lic = catalog.get(model.license) if model.license is not None else None
+    when its spec names no license). A model some run read before anyone described it was a placeholder:
+    described now, its "no known license" goes (replaced by its license's tags, or dropped once written)."""
+    lic = registry.catalog.get(model.license) if model.license is not None else None
     kinds = LICENSE_TAG_TYPES if model.license is not None else frozenset()
     desired = model_license_tags(model, lic)
     entity = em.model_entity(model, lic)
-    entry = _entry(snapshot, "model", entity,
-                   lambda actual: ["tags"] if _own_tags(actual, kinds) != _by_type(desired) else [])
-    return entry, Write(entity, desired, kinds, snapshot.get(*_key(entity)))
+    existing = snapshot.get(*_key(entity))
+
+    def changes(actual: Entity) -> list[str]:
+        tags = ["tags"] if _own_tags(actual, kinds) != _by_type(desired) else []
+        return tags or ([] if kinds else _placeholder_change(actual))
+
+    drop = existing is not None and not kinds and is_placeholder(existing)
+    return _entry(snapshot, "model", entity, changes), Write(entity, desired, kinds, existing,
+                                                             after=registry.drop_placeholder_tag if drop else None)
 
 
 def _own_tags(actual: Entity, kinds: frozenset[str]) -> dict[str, dict[str, Any]]:

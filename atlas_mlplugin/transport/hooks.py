@@ -49,6 +49,7 @@ from atlas_mlplugin.delivery.handler import apply_op
 from atlas_mlplugin.delivery.operations import OpKind
 from atlas_mlplugin.delivery.spool import SpoolOp
 from atlas_mlplugin.errors import NotRegisteredError
+from atlas_mlplugin.governance.inputs import resolve_inputs
 from atlas_mlplugin.governance.registry import GovernanceRegistry
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
@@ -95,22 +96,25 @@ def dataset_batch(ds: DatasetSpec, lic: DataLicense, consents: list[ConsentRecor
 
 
 def training_run_batch(run: TrainingRunSpec, unregistered: Iterable[str], *, new: bool,
-                       licenses: dict[str, DataLicense] | None = None, new_models: Iterable[str] = ()) -> list[Entity]:
+                       input_types: dict[str, str] | None = None, licenses: dict[str, DataLicense] | None = None,
+                       new_models: Iterable[str] = ()) -> list[Entity]:
     """record_training_run's entities: a placeholder (UnknownLicense) per unregistered input, the models, and the
-    run, with IncompleteLineage when it is `new` and its inputs are not all known. Models come fingerprinted;
+    run, with IncompleteLineage when it is `new` and its inputs are not all known. Models come fingerprinted.
+    `input_types`: the Atlas type of each input (governance/inputs.py; a model input is an ml_model).
     `licenses` maps a model with a license of its own to it: the license goes first and the model, when it is
     one of `new_models`, carries the tags the license implies."""
-    reader = f"training run {run.run_id}"
+    types = input_types or {}
     licenses, new_models = licenses or {}, set(new_models)
-    batch = [with_tags(em.placeholder_dataset_entity(name, display_name(name), reader), placeholder_tags(name))
-             for name in unregistered]
+    reader = f"training run {run.run_id}"
+    batch = [with_tags(em.placeholder_input_entity(types.get(name, n.ML_DATASET), name, display_name(name), reader),
+                       placeholder_tags(name)) for name in unregistered]
     batch += [em.license_entity(lic) for lic in {lic.spdx_id: lic for lic in licenses.values()}.values()]
     batch += [with_tags(em.model_entity(m, licenses.get(m.qualified_name)),
                         model_license_tags(m, licenses[m.qualified_name])
                         if m.qualified_name in licenses and m.qualified_name in new_models else [])
               for m in run.outputs]
     tags = incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs) if new else []
-    batch.append(with_tags(em.training_run_entity(run, {}), tags))
+    batch.append(with_tags(em.training_run_entity(run, types), tags))
     return batch
 
 
@@ -344,9 +348,13 @@ class KafkaOpHandler:
     def record_training_run(self, run: TrainingRunSpec) -> None:
         run = run.model_copy(update={"outputs": [m.fingerprinted() for m in run.outputs]})
         with self.client.writing([*run.inputs, run.qualified_name]):
+            # Inputs in flight are of the type they were published as; the others are looked up, datasets and
+            # models at once (a base model is a model -> run edge).
             unseen = [name for name in run.inputs if name not in self._pending]
-            found = self.client.find_entities(n.ML_DATASET, unseen) if unseen else {}
-            unregistered = [name for name in unseen if name not in found]
+            resolved = resolve_inputs(self.client, unseen, models=set(run.model_inputs))
+            types = resolved.types | {name: self._pending[name].type_name for name in run.inputs
+                                      if name in self._pending}
+            unregistered = resolved.missing_datasets + resolved.missing_models
             if unregistered:
                 log.warning("training run %s reads %d dataset(s) nobody registered, recorded with no known license "
                             "(UnknownLicense): %s", run.run_id, len(unregistered), ", ".join(unregistered[:3])
@@ -369,8 +377,8 @@ class KafkaOpHandler:
                     else:
                         existing_models.append(model.qualified_name)
                         self.registry.sync_derived_tags(model_guid, model_tags, LICENSE_TAG_TYPES)
-            self._publish(training_run_batch(run, unregistered, new=guid is None, licenses=licenses,
-                                             new_models=new_models),
+            self._publish(training_run_batch(run, unregistered, new=guid is None, input_types=types,
+                                             licenses=licenses, new_models=new_models),
                           [*([run.qualified_name] if guid else []), *existing_models],
                           new=[*unregistered, *([] if guid else [run.qualified_name]), *new_models])
 
