@@ -173,3 +173,72 @@ def test_a_certified_version_released_under_a_license_carries_its_terms(registry
                                                      datasets=[bench.qualified_name], outputs=[certified]))
     tags = own_tags(registry, certified.qualified_name)
     assert tags[n.USE_RESTRICTIONS]["licenseId"] == "LicenseRef-gemma-terms"
+
+
+def test_a_three_hop_chain_from_a_llama_base_with_nc_data_midway_blocks_the_leaf_naming_both_sources(
+        registry: GovernanceRegistry, uid: str, tmp_path: Path, run: Callable[..., Result]) -> None:
+    """base (Llama 3.1 license) -> instruct -> domain fine-tune (reads CC-BY-NC data) -> distilled: a public
+    commercial release of the leaf is blocked by the NC data and owes the base model's obligations."""
+    base, chats = f"hf://{uid}/Llama-3.1-8B", f"file:///{uid}/data/chats"
+    path = tmp_path / "chain.yaml"
+    path.write_text(f"""version: 1
+datasets:
+  - {{qualified_name: "file:///{uid}/data/instructions", name: instructions, license: CC0-1.0}}
+  - {{qualified_name: "{chats}", name: chats, license: CC-BY-NC-4.0}}
+models:
+  - {{qualified_name: "{base}", name: Llama-3.1-8B, license: LicenseRef-llama-3.1-community}}
+training_runs:
+  - run_id: {uid}-distill
+    name: distil
+    inputs: ["models/{uid}/domain"]
+    outputs: [{{qualified_name: "models/{uid}/distilled", name: distilled}}]
+  - run_id: {uid}-instruct
+    name: instruct
+    inputs: ["{base}", "file:///{uid}/data/instructions"]
+    outputs: [{{qualified_name: "models/{uid}/instruct", name: instruct}}]
+  - run_id: {uid}-domain
+    name: domain
+    inputs: ["models/{uid}/instruct", "{chats}"]
+    outputs: [{{qualified_name: "models/{uid}/domain", name: domain}}]
+""")
+    apply_catalog(load_catalog(path, catalog=registry.catalog), registry)
+    leaf = f"models/{uid}/distilled"
+    report = check_model(registry.client, leaf, PUBLIC_COMMERCIAL, record=False)
+    assert report.verdict == "BLOCK"
+    sources = {f.rule_id: f.source_qualified_name for f in report.findings}
+    assert sources["non-commercial-in-commercial-release"] == chats
+    assert {sources[r] for r in OBLIGATIONS} == {base}
+    blocked = next(f for f in report.findings if f.rule_id == "non-commercial-in-commercial-release")
+    assert blocked.path[0] == chats and blocked.path[-1] == leaf and len(blocked.path) >= 5  # through 2 runs
+    # The CLI reports the same, exit code 2 for a release that is not allowed.
+    result = run("check", leaf, "--audience", "public", "--commercial", "--no-record")
+    assert result.exit_code == 2 and "use-restrictions-pass-on" in result.output and chats in result.output
+
+
+def test_a_base_model_read_before_it_was_described_takes_its_licenses_tags_for_no_known_license(
+        registry: GovernanceRegistry, uid: str, tmp_path: Path) -> None:
+    data = DatasetSpec(qualified_name=f"file:///{uid}/data/d", name="d", license="CC0-1.0")
+    registry.register_dataset(data)
+    base = f"hf://{uid}/gemma-2b"
+    registry.record_training_run(TrainingRunSpec(run_id=f"{uid}-ft", name="ft", inputs=[data.qualified_name, base],
+                                                 model_inputs=[base],
+                                                 outputs=[ModelSpec(qualified_name=f"models/{uid}/ft", name="ft")]))
+    assert set(own_tags(registry, base)) == {n.UNKNOWN_LICENSE}  # a placeholder: nobody described it yet
+    path = tmp_path / "base.yaml"
+    path.write_text(f"""version: 1
+datasets:
+  - {{qualified_name: "{data.qualified_name}", name: d, license: CC0-1.0}}
+models:
+  - {{qualified_name: "{base}", name: gemma-2b, license: gemma}}
+training_runs:
+  - run_id: {uid}-ft
+    name: ft
+    inputs: ["{data.qualified_name}", "{base}"]
+    outputs: [{{qualified_name: "models/{uid}/ft", name: ft}}]
+""")
+    report = apply_catalog(load_catalog(path, catalog=registry.catalog), registry)
+    assert base in [e.qualified_name for e in report.of("updated")], report.lines()
+    tags = own_tags(registry, base)
+    assert n.UNKNOWN_LICENSE not in tags and tags[n.USE_RESTRICTIONS]["licenseId"] == "LicenseRef-gemma-terms"
+    inherited = {t.type_name for t in tags_of(registry.client, f"models/{uid}/ft") if not t.direct}
+    assert n.USE_RESTRICTIONS in inherited and n.UNKNOWN_LICENSE not in inherited
