@@ -296,9 +296,8 @@ def _known_licenses(mapped: list[RunMapping], registry: Registry, report: SyncRe
     for m in mapped:
         try:
             for model in [*m.spec.outputs, *(o for e in m.evaluations for o in e.outputs)]:
-                license_id = getattr(model, "license", None)  # ModelSpec.license: model licenses (issue 13)
-                if license_id is not None:
-                    registry.catalog.get(license_id)
+                if model.license is not None:
+                    registry.catalog.get(model.license)
         except UnknownLicenseError as exc:
             report.failed.append((m.mlflow_run_id, scrub_text(f"the MLflow tag license: {exc}")))
             continue

@@ -165,10 +165,8 @@ def _license(*tag_sets: Mapping[str, str]) -> str | None:
 
 
 def _model_spec(qualified_name: str, name: str, *, license_id: str | None, **fields: Any) -> ModelSpec:
-    values: dict[str, Any] = {"qualified_name": qualified_name, "name": name, **fields}
-    # ModelSpec.license (issue 13, model licenses) is recorded where the spec has the field.
-    if license_id is not None and "license" in ModelSpec.model_fields:
-        values["license"] = license_id
+    # No license tag: None, which leaves the license Atlas holds for the model as it is.
+    values: dict[str, Any] = {"qualified_name": qualified_name, "name": name, "license": license_id, **fields}
     return ModelSpec.model_validate({k: v for k, v in values.items() if v is not None},
                                     context={NAMES_NORMALIZED: True})
 

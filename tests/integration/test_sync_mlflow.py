@@ -240,10 +240,6 @@ datasets:
 
 def test_a_license_tag_in_mlflow_is_the_models_own_license_and_its_terms_flow_on(
         registry: GovernanceRegistry, run: Callable[..., Result], uid: str, tmp_path: Path, tracking: str) -> None:
-    from atlas_mlplugin.model import ModelSpec
-
-    if "license" not in ModelSpec.model_fields:
-        pytest.skip("needs model licenses (issue 13 interface (b)) on main")
     with mlflow.start_run(experiment_id=experiment(tmp_path, f"lic-{uid}"), run_name="nc weights"):
         mlflow.log_input(mlflow.data.from_pandas(frame(), source=f"/{uid}/data/open", name="open"), context="training")
         logged = mlflow.pyfunc.log_model(name="model", python_model=Echo())

@@ -163,9 +163,8 @@ def test_logged_models_and_registered_versions_are_the_runs_outputs_with_their_l
     assert names == [f"mlflow:{URI}/runs/r1/artifacts/model", f"mlflow:{URI}/models/scene/3",
                      f"mlflow:{URI}/models/scene/4"]
     assert [m.version for m in spec.outputs] == [None, "3", "4"]
-    if "license" in type(spec.outputs[0]).model_fields:  # interface (b), model licenses
-        # The version's own tag first, then the logged model it was registered from, then the run.
-        assert [m.model_dump()["license"] for m in spec.outputs] == ["MIT", "CC-BY-NC-4.0", "MIT"]
+    # The version's own tag first, then the logged model it was registered from, then the run.
+    assert [m.license for m in spec.outputs] == ["MIT", "CC-BY-NC-4.0", "MIT"]
     assert spec.inputs == []  # its own logged model is no base model of the versions
 
 
