@@ -274,7 +274,8 @@ def sync_mlflow(registry: Registry, client: MlflowClient, tracking_uri: str, *, 
     if elsewhere:
         report.notes.append(f"{elsewhere} model version(s) of runs outside the synced experiments: not mirrored")
     for m in mapped:
-        report.version_names |= {o.qualified_name for o in m.spec.outputs if o.version is not None}
+        outputs = [*m.spec.outputs, *(o for e in m.evaluations for o in e.outputs)]
+        report.version_names |= {o.qualified_name for o in outputs if o.version is not None}
         if m.spec.unresolved_inputs or not m.spec.inputs:
             report.incomplete.append((m.mlflow_run_id, m.spec.unresolved_inputs or ["no input dataset logged"]))
         if m.evaluation_datasets:

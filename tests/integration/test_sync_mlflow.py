@@ -191,6 +191,7 @@ datasets:
     report = sync(run, tracking, "--experiment", f"certify-{uid}")
     assert report["exit_code"] == 0, report
     assert report["evaluations"]["created"] == 1 and report["evaluation_datasets"] == []
+    assert report["model_versions"]["created"] == 1 and report["logged_models"]["created"] == 1
     version = naming.mlflow_model_version(tracking, f"faces-{uid}", 1)
     found = registry.client.find_entity("ml_evaluation_run", f"ml-eval:mlflow-{active.info.run_id}")
     assert found is not None
