@@ -258,3 +258,12 @@ def test_a_license_tag_in_mlflow_is_the_models_own_license_and_its_terms_flow_on
     assert ("NonCommercial", version) in {(t, s) for t, s, _ in by_source(registry.client, version)}
     again = sync(run, tracking, "--experiment", f"lic-{uid}")
     assert again["writes"] == 0 and again["runs"]["unchanged"] == 1
+
+
+def test_a_second_sync_of_the_same_store_waits_for_the_first(run: Callable[..., Result], tracking: str) -> None:
+    from atlas_mlplugin.sync.mlflow import sync_lock
+
+    with sync_lock(tracking, timeout=0):  # as a sync started by cron a minute earlier holds it
+        result = run("sync", "mlflow", "--tracking-uri", tracking, "--lock-timeout", "0.2")
+    assert result.exit_code == 1 and "still running" in result.stderr and "atlas-ml sync mlflow, pid" in result.stderr
+    assert result.stdout == ""  # nothing was read or written
