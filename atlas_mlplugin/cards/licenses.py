@@ -1,0 +1,109 @@
+"""Hugging Face license ids <-> ids of our license catalog (atlas_mlplugin/licenses/licenses.csv).
+
+The Hub's ids are lower-case SPDX ids where one exists (apache-2.0, cc-by-nc-4.0), short names for the model
+licenses that have no SPDX id (llama3.1, gemma, openrail), and `other` with `license_name` / `license_link`
+for anything else (the Hub's documented license list). An id the catalog lacks is recorded as NOASSERTION,
+which gives the UnknownLicense tag: the model or dataset must not look clean because its license could not be
+read, and the message says so and what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from atlas_mlplugin.licenses.catalog import LicenseCatalog, UnknownLicenseError
+from atlas_mlplugin.model.licenses import UNKNOWN_LICENSE_ID
+
+# Hub id -> catalog ids, the first one the catalog has wins (names for the same terms differ between
+# releases of the catalog). Hub ids that equal an SPDX id of the catalog (case aside), or whose
+# `LicenseRef-<id>` the catalog has, need no entry.
+HF_TO_CATALOG: dict[str, tuple[str, ...]] = {
+    "odc-by": ("ODC-By-1.0",),
+    "odbl": ("ODbL-1.0",),
+    "pddl": ("PDDL-1.0",),
+    "c-uda": ("C-UDA-1.0",),
+    "cc": (),  # "some Creative Commons license": which one matters
+    "openrail": ("LicenseRef-openrail-m", "LicenseRef-openrail"),
+    "openrail++": ("LicenseRef-openrail-m", "LicenseRef-openrail"),
+    "creativeml-openrail-m": ("LicenseRef-creativeml-openrail-m",),
+    "bigscience-openrail-m": ("LicenseRef-bigscience-openrail-m",),
+    "bigscience-bloom-rail-1.0": ("LicenseRef-bigscience-bloom-rail-1.0",),
+    "bigcode-openrail-m": ("LicenseRef-bigcode-openrail-m",),
+    "llama2": ("LicenseRef-llama-2-community", "LicenseRef-llama2"),
+    "llama3": ("LicenseRef-llama-3-community", "LicenseRef-llama3"),
+    "llama3.1": ("LicenseRef-llama-3.1-community", "LicenseRef-llama3.1"),
+    "llama3.2": ("LicenseRef-llama-3.2-community", "LicenseRef-llama3.2"),
+    "llama3.3": ("LicenseRef-llama-3.3-community", "LicenseRef-llama3.3"),
+    "llama4": ("LicenseRef-llama-4-community", "LicenseRef-llama4"),
+    "gemma": ("LicenseRef-gemma", "LicenseRef-gemma-terms"),
+    "unknown": (UNKNOWN_LICENSE_ID,),
+}
+
+
+@dataclass(frozen=True)
+class MappedLicense:
+    """The catalog id a card's license maps to, and why it is NOASSERTION when it could not be mapped."""
+
+    license_id: str
+    problem: str | None = None
+
+
+def catalog_id(hf_id: str, catalog: LicenseCatalog) -> str | None:
+    """The catalog id for one Hub license id (or a catalog id given as is), or None."""
+    key = hf_id.strip().lower()
+    # A Hub id of the table means those terms only; any other is tried as a catalog id and as LicenseRef-<id>.
+    candidates = HF_TO_CATALOG[key] if key in HF_TO_CATALOG else (hf_id.strip(), f"LicenseRef-{hf_id.strip()}")
+    for candidate in candidates:
+        try:
+            return catalog.get(candidate).spdx_id
+        except UnknownLicenseError:
+            continue
+    return None
+
+
+def map_license(licenses: list[str], license_name: str | None, license_link: str | None,
+                catalog: LicenseCatalog) -> MappedLicense:
+    """The catalog license of a card's `license` (with `license_name`/`license_link` for `other`)."""
+    if not licenses:
+        return MappedLicense(UNKNOWN_LICENSE_ID, "the card names no license: recorded as NOASSERTION (UnknownLicense)")
+    mapped: dict[str, str] = {}
+    unknown: list[str] = []
+    for given in licenses:
+        name = license_name if given.strip().lower() == "other" and license_name else given
+        found = catalog_id(name, catalog)
+        if found is None:
+            what = f"license 'other' named {license_name!r}" if name is not given else f"license {given!r}"
+            if given.strip().lower() == "other" and not license_name:
+                what = "license 'other' without license_name"
+            link = f" ({license_link})" if license_link and given.strip().lower() == "other" else ""
+            unknown.append(what + link)
+        else:
+            mapped[found] = given
+    if unknown:
+        return MappedLicense(UNKNOWN_LICENSE_ID, f"{'; '.join(unknown)} is not in the license catalog (`atlas-ml "
+                             "license list`): recorded as NOASSERTION, so it carries UnknownLicense. Import it again "
+                             "with --license ID naming the catalog license with these terms")
+    if len(mapped) > 1:
+        return MappedLicense(UNKNOWN_LICENSE_ID, f"the card names several licenses ({', '.join(mapped)}): recorded "
+                             "as NOASSERTION (UnknownLicense) until you say which applies with --license ID")
+    return MappedLicense(next(iter(mapped)))
+
+
+def hf_license_fields(license_id: str, catalog: LicenseCatalog) -> dict[str, str]:
+    """The front matter that states a catalog license on the Hub: `license: <hub id>`, or `license: other`
+    with `license_name` and `license_link` for a license the Hub has no id for."""
+    for hf_id, ids in HF_TO_CATALOG.items():
+        if license_id in ids and hf_id not in ("unknown", "openrail++"):
+            return {"license": hf_id}
+    if license_id == UNKNOWN_LICENSE_ID:
+        return {"license": "unknown"}
+    if not license_id.startswith("LicenseRef-"):
+        return {"license": license_id.lower()}  # the Hub's ids are the SPDX ids, lower case
+    fields = {"license": "other", "license_name": license_id.removeprefix("LicenseRef-").lower()}
+    try:
+        url = catalog.get(license_id).url
+    except UnknownLicenseError:
+        url = None
+    if url:
+        fields["license_link"] = url
+    return fields
