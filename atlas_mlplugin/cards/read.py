@@ -99,8 +99,9 @@ def read_card(path: Path, *, kind: CardKind | None = None, repo_id: str | None =
     text = read_text(path, CardError)
     match = REGEX_YAML_BLOCK.search(text)
     if match is None:
-        raise CardError([YamlIssue(str(path), 1, 1, "", "the card has no YAML front matter (a block between '---' "
-                                                        "lines at the top); nothing to import. Add at least `license:`")])
+        raise CardError([YamlIssue(str(path), 1, 1, "", "the card has no YAML front matter (a block between "
+                                                        "'---' lines at the top); nothing to import. Add at least "
+                                                        "`license:`")])
     offset = text[:match.start(2)].count("\n")  # file lines before the YAML block
     root = _compose(match.group(2), path, offset)
     raw = yaml.safe_load(match.group(2))  # composed above: it parses
@@ -119,7 +120,8 @@ def read_card(path: Path, *, kind: CardKind | None = None, repo_id: str | None =
         issues = []
         for err in exc.errors():
             line, column = locate(root, tuple(err["loc"]))
-            issues.append(YamlIssue(str(path), line + offset, column, loc_to_path(tuple(err["loc"])), value_message(err)))
+            issues.append(YamlIssue(str(path), line + offset, column, loc_to_path(tuple(err["loc"])),
+                                    value_message(err)))
         raise CardError(issues) from None
     return CardFacts(path=path, kind=kind, repo_id=repo_id or repo_id_of(path), metadata=metadata, lines=lines)
 
