@@ -51,8 +51,8 @@ class MappedLicense:
 def catalog_id(hf_id: str, catalog: LicenseCatalog) -> str | None:
     """The catalog id for one Hub license id (or a catalog id given as is), or None."""
     key = hf_id.strip().lower()
-    # A Hub id of the table means those terms only; any other is tried as a catalog id and as LicenseRef-<id>.
-    candidates = HF_TO_CATALOG[key] if key in HF_TO_CATALOG else (hf_id.strip(), f"LicenseRef-{hf_id.strip()}")
+    # The table first, then the id itself (the catalog knows its rows' Hub ids as aliases), then LicenseRef-<id>.
+    candidates = (*HF_TO_CATALOG.get(key, ()), hf_id.strip(), f"LicenseRef-{hf_id.strip()}")
     for candidate in candidates:
         try:
             return catalog.get(candidate).spdx_id
@@ -92,6 +92,13 @@ def map_license(licenses: list[str], license_name: str | None, license_link: str
 def hf_license_fields(license_id: str, catalog: LicenseCatalog) -> dict[str, str]:
     """The front matter that states a catalog license on the Hub: `license: <hub id>`, or `license: other`
     with `license_name` and `license_link` for a license the Hub has no id for."""
+    try:
+        lic = catalog.get(license_id)
+    except UnknownLicenseError:
+        lic = None
+    hub_id = getattr(lic, "hf_license", None)  # the catalog's own column, where it has one
+    if hub_id:
+        return {"license": hub_id}
     for hf_id, ids in HF_TO_CATALOG.items():
         if license_id in ids and hf_id not in ("unknown", "openrail++"):
             return {"license": hf_id}
@@ -100,10 +107,7 @@ def hf_license_fields(license_id: str, catalog: LicenseCatalog) -> dict[str, str
     if not license_id.startswith("LicenseRef-"):
         return {"license": license_id.lower()}  # the Hub's ids are the SPDX ids, lower case
     fields = {"license": "other", "license_name": license_id.removeprefix("LicenseRef-").lower()}
-    try:
-        url = catalog.get(license_id).url
-    except UnknownLicenseError:
-        url = None
+    url = getattr(lic, "source", None) or (lic.url if lic else None)
     if url:
         fields["license_link"] = url
     return fields

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # not imported at start-up (cli/main.py)
+    from atlas_mlplugin.atlas.client import AtlasClient
+    from atlas_mlplugin.policy.model import CheckReport
 
 
 @click.group("import")
@@ -46,3 +51,20 @@ def import_card(ctx: click.Context, paths: tuple[Path, ...], kind: str | None, r
         return
     for line in report.lines():
         click.echo(line, err=line.startswith("warning: "))
+
+
+def model_card_section(client: AtlasClient, report: CheckReport, update_card: Path | None) -> str:
+    """`check --format model-card` / `--update-card`: the section for the checked model, written into the card
+    when asked."""
+    from atlas_mlplugin.cards.licensing import release_licensing
+    from atlas_mlplugin.cards.write import update_card as write_card
+    from atlas_mlplugin.licenses import LicenseCatalog
+    from atlas_mlplugin.policy.render import render_model_card
+
+    catalog = LicenseCatalog.from_csv()
+    licensing = release_licensing(client, report.model, catalog)
+    section = render_model_card(report, licensing)
+    if update_card is not None:
+        write_card(update_card, licensing, section, catalog)
+        click.echo(f"model card {update_card} updated", err=True)
+    return section
