@@ -15,7 +15,7 @@ from pathlib import Path
 from atlas_mlplugin import naming
 from atlas_mlplugin.cards.mapping import cards_document
 from atlas_mlplugin.cards.read import CardKind, CardUsageError, read_card
-from atlas_mlplugin.catalog.apply import ApplyEntry, ApplyReport, apply_catalog
+from atlas_mlplugin.catalog.apply import ApplyReport, apply_catalog
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.governance.bulk import count_writes
 from atlas_mlplugin.mapping import entities as em
@@ -69,7 +69,6 @@ def import_cards(paths: list[Path], registry: GovernanceRegistry, *, kind: CardK
             registry.drop_placeholder_tag(guid)
     report = apply_catalog(plan.document, registry)
     report.writes += writes[0]
-    report.entries[:0] = [ApplyEntry("model", qn, "created") for qn in missing]
     return ImportReport(report, missing, plan.warnings)
 
 

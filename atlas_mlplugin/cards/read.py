@@ -89,9 +89,7 @@ class CardFacts(BaseModel):
 
 def read_card(path: Path, *, kind: CardKind | None = None, repo_id: str | None = None) -> CardFacts:
     """Parse the card at `path` (a README.md or a folder holding one). Raises CardError naming FILE:LINE."""
-    from huggingface_hub import DatasetCard, ModelCard
-    from huggingface_hub.repocard import REGEX_YAML_BLOCK
-
+    DatasetCard, ModelCard, REGEX_YAML_BLOCK = hub_cards()  # noqa: N806 - the library's class names
     path = path / "README.md" if path.is_dir() else path
     if not path.is_file():
         raise CardError([YamlIssue(str(path), 1, 1, "", "no such card file; give the path of a README.md with YAML "
@@ -124,6 +122,17 @@ def read_card(path: Path, *, kind: CardKind | None = None, repo_id: str | None =
                                     value_message(err)))
         raise CardError(issues) from None
     return CardFacts(path=path, kind=kind, repo_id=repo_id or repo_id_of(path), metadata=metadata, lines=lines)
+
+
+def hub_cards() -> tuple[Any, Any, re.Pattern[str]]:
+    """huggingface_hub's DatasetCard, ModelCard and front matter pattern; an error saying how to install it."""
+    try:
+        from huggingface_hub import DatasetCard, ModelCard
+        from huggingface_hub.repocard import REGEX_YAML_BLOCK
+    except ImportError:
+        raise CardUsageError("reading Hugging Face cards needs huggingface_hub: pip install 'atlas-mlplugin[hf]'"
+                             ) from None
+    return DatasetCard, ModelCard, REGEX_YAML_BLOCK
 
 
 def _compose(block: str, path: Path, offset: int) -> yaml.Node:

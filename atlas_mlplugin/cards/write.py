@@ -13,7 +13,7 @@ from pathlib import Path
 
 from atlas_mlplugin.cards.licenses import hf_license_fields
 from atlas_mlplugin.cards.licensing import ReleaseLicensing
-from atlas_mlplugin.cards.read import CardError, read_card
+from atlas_mlplugin.cards.read import CardError, hub_cards, read_card
 from atlas_mlplugin.licenses.catalog import LicenseCatalog
 from atlas_mlplugin.policy.render import MODEL_CARD_END, MODEL_CARD_START
 from atlas_mlplugin.yamlfile import read_text
@@ -21,8 +21,7 @@ from atlas_mlplugin.yamlfile import read_text
 
 def update_card(path: Path, licensing: ReleaseLicensing, section: str, catalog: LicenseCatalog) -> None:
     """Write the licensing front matter and `section` into the model card at `path`."""
-    from huggingface_hub import ModelCard
-
+    _, ModelCard, _ = hub_cards()  # noqa: N806 - the library's class name
     path = path / "README.md" if path.is_dir() else path
     read_card(path, kind="model")  # a card that cannot be read is reported at its FILE:LINE, not overwritten
     card = ModelCard(read_text(path, CardError))

@@ -111,11 +111,11 @@ def render_model_card(report: CheckReport, licensing: ReleaseLicensing) -> str:
     def works(kind: str) -> list[str]:
         rows = [w for w in licensing.upstream if w.kind == kind]
         return [f"- `{w.qualified_name}`" + (f" ({w.name})" if w.name and w.name != w.qualified_name else "")
-                + f": {w.license or 'license not recorded'}" + ("" if w.direct else " (further upstream)")
+                + f": {_license_shown(w.license)}" + ("" if w.direct else " (further upstream)")
                 for w in rows] or ["- none recorded"]
 
     lines = [MODEL_CARD_START, "## License and attribution", "",
-             f"This model is released under **{licensing.license or 'a license not recorded in the catalog'}**.", "",
+             f"This model is released under **{_license_shown(licensing.license)}**.", "",
              "### Base models", "", *works("model"), "", "### Training data", "", *works("dataset"), ""]
     lines += ["### Attribution", ""]
     if report.obligations.attributions:
@@ -145,6 +145,10 @@ def render_model_card(report: CheckReport, licensing: ReleaseLicensing) -> str:
                   for f in report.findings]
     lines.append(MODEL_CARD_END)
     return "\n".join(lines) + "\n"
+
+
+def _license_shown(license_id: str | None) -> str:
+    return "license not recorded" if license_id in (None, "", "NOASSERTION") else str(license_id)
 
 
 def report_schema() -> dict[str, Any]:
