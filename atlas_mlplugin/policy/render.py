@@ -118,9 +118,11 @@ def render_model_card(report: CheckReport, licensing: ReleaseLicensing) -> str:
              f"This model is released under **{_license_shown(licensing.license)}**.", "",
              "### Base models", "", *works("model"), "", "### Training data", "", *works("dataset"), ""]
     lines += ["### Attribution", ""]
-    if report.obligations.attributions:
+    # The release's own license may require a credit too (its tags are the model's own): the card is that credit.
+    credits = [c for c in report.obligations.attributions if c.get("source") != report.model]
+    if credits:
         lines += ["This model was made from the following works, whose licenses require this credit:", ""]
-        for credit in report.obligations.attributions:
+        for credit in credits:
             title = credit.get("title") or credit["source"]
             text = credit.get("attributionText") or f"{title} ({credit.get('license')})"
             lines.append(f"- {text}")

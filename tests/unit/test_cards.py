@@ -207,7 +207,10 @@ def report(verdict: str = "BLOCK") -> CheckReport:
                           message="trained on non-commercial data", source_qualified_name="hf://datasets/acme/t")],
         obligations=Obligations(attributions=[{"source": "hf://datasets/acme/t", "title": "Tickets",
                                                "license": "CC-BY-NC-4.0",
-                                               "attributionText": '"Tickets" is licensed under CC-BY-NC-4.0'}]))
+                                               "attributionText": '"Tickets" is licensed under CC-BY-NC-4.0'},
+                                              {"source": "hf://acme/support-bot", "title": "acme/support-bot",
+                                               "license": "LicenseRef-llama-3.1-community",
+                                               "attributionText": '"acme/support-bot" credits itself'}]))
 
 
 def licensing(catalog: LicenseCatalog) -> ReleaseLicensing:
@@ -229,6 +232,7 @@ def test_model_card_section_states_license_sources_credits_restrictions_and_find
     assert "`hf://meta-llama/Llama-3.1-8B-Instruct`: LicenseRef-llama-3.1-community" in section
     assert "`s3://acme/raw`: CC0-1.0 (further upstream)" in section
     assert '"Tickets" is licensed under CC-BY-NC-4.0' in section
+    assert "credits itself" not in section  # the card is the release's own credit
     assert "LicenseRef-llama-3.1-community: Acceptable Use Policy" in section  # the use restriction to pass on
     assert "**BLOCK** `non-commercial-data`" in section
 
