@@ -239,7 +239,11 @@ def test_model_card_section_states_license_sources_credits_restrictions_and_find
 
 def test_update_card_writes_front_matter_and_section_and_keeps_the_rest(tmp_path: Path,
                                                                         catalog: LicenseCatalog) -> None:
-    path = card(tmp_path, "support-bot", FINE_TUNE.replace("license: llama3.1\n", "license: mit\n"))
+    # A card that states neither its base model nor its data, with another license: filled in from Atlas.
+    text = FINE_TUNE.replace("license: llama3.1\n", "license: mit\n").replace(
+        "base_model: meta-llama/Llama-3.1-8B-Instruct\n", "").replace(
+        "datasets:\n- acme/support-tickets\n- https://huggingface.co/datasets/HuggingFaceH4/ultrachat_200k\n", "")
+    path = card(tmp_path, "support-bot", text)
     before = read_card(path, repo_id="acme/support-bot")
     facts = licensing(catalog)
     update_card(path, facts, render_model_card(report(), facts), catalog)
