@@ -81,6 +81,8 @@ class Registry(Protocol):
     def sync_derived_tags(self, guid: str, desired: list[Classification], managed: frozenset[str], /) -> None: ...
     def block_personal_data_at_inputs(self, process_guid: str, /) -> None: ...
 
+    def lift_personal_data_block(self, process_guid: str, /) -> None: ...
+
 
 @dataclass(frozen=True)
 class ApplyEntry:
@@ -321,9 +323,12 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     for d in derivations:
         entity = em.derivation_entity(d)
         if plan.add(_entry(snapshot, "derivation", entity), _key(entity)):
-            after = (registry.block_personal_data_at_inputs
-                     if d.derivation_type == "anonymize" and d.attested else None)
-            processes.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity)), after=after,
+            existing = snapshot.get(*_key(entity))
+            # An attestation withdrawn in the file lifts the block set when it was attested (else a false PASS).
+            after = (registry.block_personal_data_at_inputs if d.derivation_type == "anonymize" and d.attested
+                     else registry.lift_personal_data_block
+                     if existing is not None and (existing.get("attributes") or {}).get("attested") is True else None)
+            processes.append(Write(entity, [], frozenset(), existing, after=after,
                                    input_tags=_input_tags(d.inputs, snapshot, own_tags),
                                    requires=[(n.ML_DATASET, qn) for qn in d.inputs
                                              if qn in undeclared and snapshot.get(n.ML_DATASET, qn) is None]))

@@ -24,6 +24,7 @@ from atlas_mlplugin.mapping.tags import (
     RETRACTION_TAG_TYPES,
     UNREGISTERED,
     Classification,
+    anonymisation_tags,
     consent_tags,
     derived_tags,
     incomplete_lineage_tags,
@@ -226,26 +227,57 @@ class GovernanceRegistry:
             self.require(n.ML_DATASET, source)
         for output in derivation.outputs:
             self.register_dataset(output)
+        attested = derivation.derivation_type == "anonymize" and derivation.attested
+        # Only a step that was attested can have a block to lift: no reads for every other step.
+        before = self.client.find_entities(n.ML_DERIVATION, [derivation.qualified_name])
+        was_attested = (before.get(derivation.qualified_name, {}).get("attributes") or {}).get("attested") is True
         guid = self.upsert([em.derivation_entity(derivation)], n.ML_DERIVATION,
                                         derivation.qualified_name)
-        if derivation.derivation_type == "anonymize" and derivation.attested:
-            self.block_personal_data_at_inputs(guid)
+        if attested or was_attested:
+            self.record_anonymisation(guid, attested=attested)
         return guid
 
     def block_personal_data_at_inputs(self, process_guid: str) -> None:
-        """Stop the personal-data tags at the input edges of this process (an attested anonymization)."""
+        """An attested anonymisation, once the process's edges exist (catalog apply and the Kafka hook call
+        this after writing one): see record_anonymisation."""
+        self.record_anonymisation(process_guid, attested=True)
+
+    def lift_personal_data_block(self, process_guid: str) -> None:
+        """A step recorded before that is no longer an attested anonymisation (catalog apply calls this for
+        an updated derivation): see record_anonymisation."""
+        self.record_anonymisation(process_guid, attested=False)
+
+    def record_anonymisation(self, process_guid: str, *, attested: bool) -> None:
+        """Attested: stop the personal-data tags at the input edges of this process and record the
+        attestation on each dataset it outputs (AnonymisationAttested), so that the anonymised dataset's own
+        page says who attested it and which tags stop. Not attested (any other step, or an attestation
+        withdrawn): lift a block set earlier and drop that tag, so the personal data reaches the models again
+        rather than a withdrawn attestation passing them as clean."""
         process = self.client.get_entity(process_guid)["entity"]
-        for ref in (process.get("relationshipAttributes") or {}).get(n.INPUTS) or []:
+        relations = process.get("relationshipAttributes") or {}
+        # The legacy `inputs` attribute names each input (its relationship reference only shows its name).
+        input_names = {ref.get("guid"): (ref.get("uniqueAttributes") or {}).get(n.QUALIFIED_NAME)
+                       for ref in (process.get("attributes") or {}).get(n.INPUTS) or []}
+        sources: list[str] = []
+        stopped: set[str] = set()
+        for ref in relations.get(n.INPUTS) or []:
             if ref.get("relationshipStatus", "ACTIVE") != "ACTIVE":
                 continue
+            sources.append(str(input_names.get(ref["guid"]) or ref.get("displayText") or ref["guid"]))
             # A block names each (tag type, source entity) pair arriving over this edge.
             blocked = [{"typeName": c["typeName"], "entityGuid": c.get("entityGuid", ref["guid"])}
                        for c in self.client.get_classifications(ref["guid"])
-                       if c["typeName"] in PERSONAL_DATA_TAG_TYPES]
-            if not blocked:
-                continue
+                       if c["typeName"] in PERSONAL_DATA_TAG_TYPES] if attested else []
+            stopped.update(b["typeName"] for b in blocked)
             relationship = self.client.get_relationship(ref["relationshipGuid"])["relationship"]
-            self.client.update_relationship(em.blocked_propagation_relationship(relationship, blocked))
+            if blocked or relationship.get("blockedPropagatedClassifications"):
+                self.client.update_relationship(em.blocked_propagation_relationship(relationship, blocked))
+        attributes = process.get("attributes") or {}
+        tags = anonymisation_tags(str(attributes.get(n.QUALIFIED_NAME)), attributes.get(n.ATTESTATION), sources,
+                                  sorted(stopped)) if attested else []
+        for ref in relations.get(n.OUTPUTS) or []:
+            if ref.get("relationshipStatus", "ACTIVE") == "ACTIVE" and ref.get("typeName") == n.ML_DATASET:
+                self.sync_derived_tags(ref["guid"], tags, frozenset({n.ANONYMISATION_ATTESTED}))
 
     def ensure_dataset(self, qualified_name: str, *, reader: str) -> None:
         """Make sure a dataset some job reads exists. One nobody described becomes a placeholder with

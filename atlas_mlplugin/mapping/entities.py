@@ -127,6 +127,19 @@ def consent_entity(rec: ConsentRecordSpec) -> Entity:
     }
 
 
+MAX_LINEAGE_LABEL = 400  # the graph shows 17 characters on the node and the whole label on hover
+
+
+def lineage_label(d: DerivationSpec) -> str | None:
+    """What the lineage graph shows on an attested anonymisation (ml_derivation's displayTextAttribute): the
+    node's 17 visible characters say that personal-data tags stop here, the hover text who attested it and
+    how. None for any other step, which then shows its name."""
+    if not (d.derivation_type == "anonymize" and d.attested):
+        return None
+    label = f"PII stops here: {d.name} (anonymisation attested: {' '.join((d.attestation or '').split())})"
+    return label if len(label) <= MAX_LINEAGE_LABEL else label[:MAX_LINEAGE_LABEL - 4] + "...)"
+
+
 def derivation_entity(d: DerivationSpec) -> Entity:
     return {
         "typeName": n.ML_DERIVATION,
@@ -136,10 +149,10 @@ def derivation_entity(d: DerivationSpec) -> Entity:
             n.DESCRIPTION: d.description,
             "derivationType": d.derivation_type,
             "attested": d.attested,
-            "attestation": d.attestation,
+            n.ATTESTATION: d.attestation,
             n.INPUTS: [object_id(n.ML_DATASET, qn) for qn in d.inputs],
             n.OUTPUTS: [object_id(n.ML_DATASET, out.qualified_name) for out in d.outputs],
-        }),
+        }) | {n.LINEAGE_LABEL: lineage_label(d)},  # sent as null too: a step no longer attested loses its label
     }
 
 

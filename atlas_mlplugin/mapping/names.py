@@ -17,6 +17,7 @@ ML_SPARK_PROCESS = "ml_spark_process"
 ML_TRAINING_RUN = "ml_training_run"
 ML_MODEL = "ml_model"
 ML_RELEASE = "ml_release"
+ML_RELEASE_FINDING = "ml_release_finding"  # one finding of a release check, linked to its release and source
 
 # --- attributes every Referenceable / Asset has -------------------------------------------------------
 QUALIFIED_NAME = "qualifiedName"
@@ -32,6 +33,10 @@ DATASET_CONSENT_RECORDS = "consentRecords"  # ml_dataset -> ml_consent_record
 COVERED_DATASETS = "datasets"  # ml_consent_record / ml_data_license -> ml_dataset
 MODEL_RELEASES = "releases"  # ml_model -> ml_release
 RELEASE_MODEL = "model"  # ml_release -> ml_model
+RELEASE_FINDINGS = "findings"  # ml_release -> ml_release_finding (composition: dropped findings are deleted)
+FINDING_RELEASE = "release"  # ml_release_finding -> ml_release
+FINDING_SOURCE = "source"  # ml_release_finding -> the Asset (dataset, step) the finding comes from
+SOURCE_FINDINGS = "releaseFindings"  # Asset end of ml_finding_source: the findings that name this asset
 
 # --- classifications ------------------------------------------------------------------------------------
 NON_COMMERCIAL = "NonCommercial"
@@ -48,8 +53,11 @@ CONSENT_WITHDRAWN = "ConsentWithdrawn"
 RETRACTED = "Retracted"
 INCOMPLETE_LINEAGE = "IncompleteLineage"
 RELEASE_VERDICT = "ReleaseVerdict"
+ANONYMISATION_ATTESTED = "AnonymisationAttested"  # on the outputs of an attested anonymisation
 RISK_ACCEPTED = "RiskAccepted"  # recorded by officers (or `atlas-ml accept`), read by the release check
 
 # --- classification attributes several builders or readers share ----------------------------------------
 LICENSE_ID = "licenseId"
 SOURCE_DATASET = "sourceDataset"
+ATTESTATION = "attestation"  # ml_derivation attribute and AnonymisationAttested attribute
+LINEAGE_LABEL = "lineageLabel"  # ml_derivation: what the lineage graph shows on the step (displayTextAttribute)

@@ -153,3 +153,14 @@ def incomplete_lineage_tags(process_qualified_name: str, inputs: list[str], unre
               else "recorded no input dataset")
     return [_tag(n.INCOMPLETE_LINEAGE, reason=reason, unresolvedInputs=sorted(unresolved) or None,
                  sourceProcess=process_qualified_name)]
+
+
+def anonymisation_tags(derivation: str, attestation: str | None, sources: list[str],
+                       stopped: list[str]) -> list[Classification]:
+    """AnonymisationAttested on an output of an attested anonymisation: the attestation (who, when, how) on
+    the dataset itself, not only on the step. Not propagated: it is about this dataset; what it means for
+    the models downstream is that the personal-data tags (`stopped`) do not reach them."""
+    tag = _tag(n.ANONYMISATION_ATTESTED, attestation=attestation, derivation=derivation,
+               sourceDatasets=sorted(sources), stoppedTags=sorted(stopped))
+    tag["propagate"] = False
+    return [tag]

@@ -27,7 +27,7 @@ log = logger(__name__)
 WIDTH, HEIGHT = 144, 128  # the size of the icons Atlas ships, so ours sit alike in the lineage graph
 SERVICE_TYPE = "ml_governance"
 # Bump when a picture changes: installed icons carry it, so a webapp with older ones gets the new ones.
-ICONS_VERSION = "1"
+ICONS_VERSION = "2"  # 2: ml_release_finding
 MARKER = ".atlas-ml-icons"
 
 Rgba = tuple[int, int, int, int]
@@ -120,6 +120,8 @@ def _pictures() -> dict[str, Icon]:
                                  (polygon([(62, 48), (62, 80), (88, 64)]), WHITE)),
         n.ML_RELEASE: _icon(orange, (polygon([(CX, 26), (96, 58), (82, 58), (82, 84), (62, 84), (62, 58),
                                               (48, 58)]), WHITE), (box(44, 92, 100, 100, 2), WHITE)),
+        n.ML_RELEASE_FINDING: _icon(orange, *_document(orange)[:1], (segment(72, 40, 72, 72, 8), orange),
+                                    (circle(72, 88, 5), orange)),
         n.ML_DATA_LICENSE: _icon(slate, *_document(slate), (circle(86, 90, 14), WHITE),
                                  (circle(86, 90, 9), amber)),
         n.ML_CONSENT_RECORD: _icon(green, *_document(green),

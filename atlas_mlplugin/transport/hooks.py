@@ -316,13 +316,18 @@ class KafkaOpHandler:
                                          "first")
         for output in derivation.outputs:
             self.register_dataset(output)
-        # A derivation carries no tags of its own: nothing to know about it before sending it.
+        attested = derivation.derivation_type == "anonymize" and derivation.attested
+        # A derivation carries no tags of its own; only whether it was attested before matters (a withdrawn
+        # attestation must lift the block it set).
+        before = self.client.find_entities(n.ML_DERIVATION, [derivation.qualified_name])
+        was_attested = (before.get(derivation.qualified_name, {}).get("attributes") or {}).get("attested") is True
         with self.client.writing([derivation.qualified_name]):
             self._publish([em.derivation_entity(derivation)])
-        if derivation.derivation_type == "anonymize" and derivation.attested:
+        if attested or was_attested:
             self.settle()  # blocking is set on the edges Atlas makes when it applies the derivation
             process = self.registry.require(n.ML_DERIVATION, derivation.qualified_name)
-            self.registry.block_personal_data_at_inputs(str(process["guid"]))  # the REST path's own step
+            # the REST path's own step
+            self.registry.record_anonymisation(str(process["guid"]), attested=attested)
 
     def record_training_run(self, run: TrainingRunSpec) -> None:
         run = run.model_copy(update={"outputs": [m.fingerprinted() for m in run.outputs]})

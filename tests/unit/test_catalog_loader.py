@@ -432,6 +432,9 @@ class StandInRegistry:
     def block_personal_data_at_inputs(self, guid: str) -> None:
         self.calls.append(f"block {self._entity(guid)['attributes']['qualifiedName']}")
 
+    def lift_personal_data_block(self, guid: str) -> None:
+        self.calls.append(f"unblock {self._entity(guid)['attributes']['qualifiedName']}")
+
 
 ENTRIES = 9  # 1 license, 1 consent record, 3 datasets, 1 derivation + 1 output, 1 run + 1 model
 

@@ -130,7 +130,8 @@ def ol_event(ml: bool) -> RunEvent:
 
 DECISION = decision_of(CheckReport(
     verdict="BLOCK", model="models/m/1", model_guid="g", context=ReleaseContext(audience="public"),
-    findings=[Finding(rule_id="r", severity="BLOCK", tag="NonCommercial", message="m")], policy="default",
+    findings=[Finding(rule_id="r", severity="BLOCK", tag="NonCommercial", message="m", remedy="r",
+                      source_qualified_name="d", source_guid="gd", path=("d", "models/m/1"))], policy="default",
     checked_at=WHEN), "m")
 
 # builder name -> (kind, what it builds)
@@ -158,6 +159,8 @@ SAMPLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "tags.retraction_tags": ("tag", tags.retraction_tags("d", DATASET.retraction)),
     "tags.derived_tags": ("tag", tags.derived_tags(DATASET, LICENSE, [CONSENT])),
     "tags.placeholder_tags": ("tag", tags.placeholder_tags("d")),
+    "tags.anonymisation_tags": ("tag", tags.anonymisation_tags("derive:x", "DPO, 2026-11-02", ["d"],
+                                                               ["PersonalData"])),
     "tags.incomplete_lineage_tags": ("tag", tags.incomplete_lineage_tags("ml-run:r", [], ["LogicalRDD: x"])),
 }
 
@@ -203,12 +206,13 @@ def test_names_exist_in_typedefs() -> None:
     tag_names = {"NON_COMMERCIAL", "SHARE_ALIKE", "ATTRIBUTION_REQUIRED", "NO_DERIVATIVES", "RESEARCH_ONLY",
                  "UNKNOWN_LICENSE", "LICENSE_TEXT_REQUIRED", "PERSONAL_DATA", "SPECIAL_CATEGORY_DATA",
                  "CONSENT_SCOPE", "CONSENT_WITHDRAWN", "RETRACTED", "INCOMPLETE_LINEAGE", "RELEASE_VERDICT",
-                 "RISK_ACCEPTED"}
+                 "RISK_ACCEPTED", "ANONYMISATION_ATTESTED"}
     assert {constants[k] for k in tag_names} == set(TYPEDEFS.classifications)
     assert {names.QUALIFIED_NAME, names.NAME, names.DESCRIPTION} <= TYPEDEFS.attributes("ml_dataset")
     relationship_names = {names.INPUTS, names.OUTPUTS, names.OUTPUT_FROM_PROCESSES, names.DATASET_LICENSES,
                           names.DATASET_CONSENT_RECORDS, names.COVERED_DATASETS, names.MODEL_RELEASES,
-                          names.RELEASE_MODEL}
+                          names.RELEASE_MODEL, names.RELEASE_FINDINGS, names.FINDING_RELEASE, names.FINDING_SOURCE,
+                          names.SOURCE_FINDINGS}
     all_ends = set().union(*TYPEDEFS.relationship_ends.values())
     assert relationship_names <= all_ends
     for tag_attribute in (names.LICENSE_ID, names.SOURCE_DATASET):
