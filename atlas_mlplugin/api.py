@@ -32,11 +32,18 @@ from pydantic import BaseModel
 from atlas_mlplugin.delivery.deliverer import Deliverer, Outcome
 from atlas_mlplugin.delivery.operations import OpKind, RetractRequest, WithdrawConsentRequest, op_of
 from atlas_mlplugin.hooks.training import default_deliverer
-from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec, TrainingRunSpec
+from atlas_mlplugin.model import (
+    ConsentRecordSpec,
+    DataLicense,
+    DatasetSpec,
+    DerivationSpec,
+    EvaluationRunSpec,
+    TrainingRunSpec,
+)
 from atlas_mlplugin.scrubbing import logger
 
-__all__ = ["Outcome", "record_derivation", "record_training_run", "register_consent", "register_dataset",
-           "register_license", "retract_dataset", "withdraw_consent"]
+__all__ = ["Outcome", "record_derivation", "record_evaluation_run", "record_training_run", "register_consent",
+           "register_dataset", "register_license", "retract_dataset", "withdraw_consent"]
 
 log = logger(__name__)
 
@@ -70,6 +77,14 @@ def record_derivation(d: DerivationSpec, *, deliverer: Deliverer | None = None) 
 
 def record_training_run(run: TrainingRunSpec, *, deliverer: Deliverer | None = None) -> Outcome:
     return _submit(OpKind.RECORD_TRAINING_RUN, lambda: run, deliverer)
+
+
+def record_evaluation_run(run: EvaluationRunSpec, *, deliverer: Deliverer | None = None) -> Outcome:
+    """Record an evaluation (certification): the model and its evaluation datasets in, the certified
+    version(s) out. The evaluation data's tags do not reach the certified version; the release check weighs
+    them as limits on the claims made with the results. Goes over REST also with ATLAS_ML_TRANSPORT=kafka
+    (it changes how lineage edges propagate, which a hook message cannot)."""
+    return _submit(OpKind.RECORD_EVALUATION_RUN, lambda: run, deliverer)
 
 
 def retract_dataset(qualified_name: str, reason: str, *, when: date | None = None, notice_url: str | None = None,

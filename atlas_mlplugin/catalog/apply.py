@@ -32,6 +32,7 @@ from atlas_mlplugin.governance.bulk import (
 )
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
+from atlas_mlplugin.mapping import evaluation as ev
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
@@ -43,7 +44,7 @@ from atlas_mlplugin.mapping.tags import (
     incomplete_lineage_tags,
     placeholder_tags,
 )
-from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec
 from atlas_mlplugin.reads.entities import BULK_GUIDS
 from atlas_mlplugin.scrubbing import logger
 
@@ -80,6 +81,7 @@ class Registry(Protocol):
                         managed: frozenset[str], /) -> None: ...
     def sync_derived_tags(self, guid: str, desired: list[Classification], managed: frozenset[str], /) -> None: ...
     def block_personal_data_at_inputs(self, process_guid: str, /) -> None: ...
+    def stop_evaluation_data_propagation(self, process_guid: str, /) -> None: ...
 
     def lift_personal_data_block(self, process_guid: str, /) -> None: ...
 
@@ -173,7 +175,7 @@ def _with_guid(entry: ApplyEntry, guid: str | None) -> ApplyEntry:
 # Types whose relationships we compare (a dataset's license and consent records, a process's inputs and
 # outputs): read with their relationships. The others are read without: a license's relationships are every
 # dataset under it in Atlas, which made a no-op apply grow with the whole server's data.
-_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN})
+_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN, n.ML_EVALUATION_RUN})
 
 
 class Snapshot:
@@ -249,6 +251,10 @@ def _wanted(doc: CatalogDocument, catalog: LicenseCatalog) -> dict[str, set[str]
         add(n.ML_TRAINING_RUN, run.qualified_name)
         for m in run.outputs:
             add(n.ML_MODEL, m.qualified_name)
+    for e in doc.resolved_evaluations():
+        add(n.ML_EVALUATION_RUN, e.qualified_name)
+        for m in e.outputs:
+            add(n.ML_MODEL, m.qualified_name)
     return wanted
 
 
@@ -287,8 +293,12 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                    for d in doc.derivations_in_order()]
     runs = [r.model_copy(update={"outputs": [m.fingerprinted() for m in r.outputs]})
             for r in doc.resolved_training_runs()]
+    evaluations = [e.model_copy(update={"outputs": [m.fingerprinted() for m in e.outputs]})
+                   for e in _certified_first(doc.resolved_evaluations())]
     declared = {ds.qualified_name for _, ds in doc.all_datasets()}
-    undeclared = {qn for p in [*derivations, *runs] for qn in p.inputs} - declared
+    undeclared = ({qn for p in [*derivations, *runs] for qn in p.inputs}
+                  | {qn for e in evaluations for qn in e.datasets}) - declared
+    produced = {m.qualified_name for p in [*runs, *evaluations] for m in p.outputs}
     snapshot = Snapshot(registry.client, _wanted(doc, registry.catalog), {n.ML_DATASET: undeclared})
     plan = _Plan()
     consents = {rec.qualified_name: rec for rec in doc.consent_records}
@@ -360,12 +370,43 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
         processes.append(Write(entity, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
                                LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)), before=models,
                                input_tags=_input_tags(run.inputs, snapshot, own_tags)))
+    for e in evaluations:
+        entity = ev.evaluation_run_entity(e)
+        models = [em.model_entity(m) for m in e.outputs]
+        needed = plan.add(_entry(snapshot, "evaluation", entity), _key(entity))
+        needed = any([plan.add(_entry(snapshot, "model", m), _key(m)) for m in models]) or needed
+        if not needed:
+            continue
+        for qn in e.datasets:  # an evaluation dataset nobody registered: no known license, as for training
+            if qn in undeclared and snapshot.get(n.ML_DATASET, qn) is None and qn not in placeholders:
+                placeholders[qn] = Write(em.placeholder_dataset_entity(qn, naming.display_name(qn),
+                                                                       f"evaluation {e.run_id}"),
+                                         placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
+        # The evaluation data's edges propagate nothing (mapping/evaluation.py); set once the run is written.
+        processes.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity)), before=models,
+                               after=registry.stop_evaluation_data_propagation,
+                               requires=[(n.ML_MODEL, e.model)] if e.model not in produced else []))
     if placeholders:
         shown = ", ".join(list(placeholders)[:3]) + (", ..." if len(placeholders) > 3 else "")
         log.warning("training runs read %d dataset(s) nobody registered, recorded with no known license "
                     "(UnknownLicense): %s", len(placeholders), shown)
     plan.writes = datasets + list(placeholders.values()) + processes
     return plan
+
+
+def _certified_first(evaluations: list[EvaluationRunSpec]) -> list[EvaluationRunSpec]:
+    """File order, except that an evaluation of a version another evaluation certifies comes after it (its
+    model must exist when it is written)."""
+    producer = {m.qualified_name: i for i, e in enumerate(evaluations) for m in e.outputs}
+    ordered: list[int] = []
+    placed: set[int] = set()
+    while len(placed) < len(evaluations):
+        ready = [i for i in range(len(evaluations)) if i not in placed
+                 and producer.get(evaluations[i].model, i) in placed | {i}]
+        ready = ready or [min(set(range(len(evaluations))) - placed)]  # a cycle: file order
+        ordered += ready
+        placed |= set(ready)
+    return [evaluations[i] for i in ordered]
 
 
 def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int]) -> dict[str, int]:

@@ -33,6 +33,7 @@ from atlas_mlplugin.model import (
     DataLicense,
     DatasetSpec,
     DerivationSpec,
+    EvaluationRunSpec,
     ModelSpec,
     TrainingRunSpec,
 )
@@ -97,7 +98,23 @@ class CatalogTrainingRun(TrainingRunSpec):
         return TrainingRunSpec.model_validate({**fields, "outputs": outputs}, context={NAMES_NORMALIZED: True})
 
 
-_SECTIONS = ("licenses", "consent_records", "datasets", "derivations", "models", "training_runs", "accepted_risks")
+class CatalogEvaluation(EvaluationRunSpec):
+    """An evaluation (certification): a Process from the model evaluated and its evaluation datasets to the
+    certified model version(s). Use `to_spec` to get the EvaluationRunSpec the registry takes."""
+
+    outputs: list[ModelOutput] = Field(  # type: ignore[assignment]
+        min_length=1,
+        description="The certified model version(s). Each item is EITHER a string, the qualified_name of an entry "
+                    "under `models:`, OR a mapping describing the model inline (qualified_name, name, ...).")
+
+    def to_spec(self, models: dict[str, ModelSpec]) -> EvaluationRunSpec:
+        outputs = [models[o] if isinstance(o, str) else o for o in self.outputs]
+        fields = {name: getattr(self, name) for name in EvaluationRunSpec.model_fields if name != "outputs"}
+        return EvaluationRunSpec.model_validate({**fields, "outputs": outputs}, context={NAMES_NORMALIZED: True})
+
+
+_SECTIONS = ("licenses", "consent_records", "datasets", "derivations", "models", "training_runs", "evaluations",
+             "accepted_risks")
 
 
 class CatalogAcceptedRisk(BaseModel):
@@ -124,6 +141,7 @@ _SPEC_SUBCLASSES: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "licenses": (DataLicense, CatalogLicense),
     "derivations": (DerivationSpec, CatalogDerivation),
     "training_runs": (TrainingRunSpec, CatalogTrainingRun),
+    "evaluations": (EvaluationRunSpec, CatalogEvaluation),
 }
 
 
@@ -164,6 +182,13 @@ class CatalogDocument(BaseModel):
         default_factory=list,
         description="Training runs. Inputs are datasets of this file; outputs are models, by reference to "
                     "`models:` or inline.")
+    evaluations: list[CatalogEvaluation] = Field(
+        default_factory=list,
+        description="Evaluations (certifications): the model evaluated (of this file, or already in Atlas with "
+                    "external references allowed) and its evaluation datasets in, the certified model version(s) "
+                    "out, by reference to `models:` or inline. The evaluation data's tags do not reach the "
+                    "certified version; the release check weighs them as limits on claims (docs/policy.md, "
+                    "\"Evaluation data\").")
     accepted_risks: list[CatalogAcceptedRisk] = Field(
         default_factory=list,
         description="Risks an officer accepted on a model (docs/policy.md, \"Accepted risk\"): `atlas-ml check` "
@@ -223,6 +248,11 @@ class CatalogDocument(BaseModel):
         models = self.model_specs()
         return [run.to_spec(models) for run in self.training_runs]
 
+    def resolved_evaluations(self) -> list[EvaluationRunSpec]:
+        """The evaluations as the registry takes them, outputs given by reference replaced by the model."""
+        models = self.model_specs()
+        return [e.to_spec(models) for e in self.evaluations]
+
     def resolve_paths(self, base: Path) -> CatalogDocument:
         """A copy with relative local_path values taken relative to `base` (the catalog file's folder)."""
         def fix(spec: Any) -> Any:
@@ -237,6 +267,7 @@ class CatalogDocument(BaseModel):
             "models": [fix(m) for m in self.models],
             "training_runs": [r.model_copy(update={"outputs": [fix(o) for o in r.outputs]})
                               for r in self.training_runs],
+            "evaluations": [e.model_copy(update={"outputs": [fix(o) for o in e.outputs]}) for e in self.evaluations],
         })
 
     def local_path_problems(self, base: Path) -> list[Problem]:
@@ -246,6 +277,8 @@ class CatalogDocument(BaseModel):
         specs += [(("models", i), m) for i, m in enumerate(self.models)]
         specs += [(("training_runs", i, "outputs", j), m) for i, run in enumerate(self.training_runs)
                   for j, m in enumerate(run.outputs) if isinstance(m, ModelSpec)]
+        specs += [(("evaluations", i, "outputs", j), m) for i, e in enumerate(self.evaluations)
+                  for j, m in enumerate(e.outputs) if isinstance(m, ModelSpec)]
         problems = []
         for loc, spec in specs:
             if spec.local_path is None or spec.sha256:
@@ -391,6 +424,7 @@ class _References:
                      "training run")
         for i, run in enumerate(self.doc.training_runs):
             self._inputs(("training_runs", i, "inputs"), run.inputs, datasets)
+        self._evaluations(datasets)
         self._accepted_risks()
         return self.problems
 
@@ -491,15 +525,17 @@ class _References:
                                  for i, m in enumerate(self.doc.models)], "model")
         inline: list[tuple[Loc, str]] = []
         referenced: set[str] = set()
-        for i, run in enumerate(self.doc.training_runs):
-            for j, out in enumerate(run.outputs):
+        producers = [("training_runs", i, run.outputs) for i, run in enumerate(self.doc.training_runs)]
+        producers += [("evaluations", i, e.outputs) for i, e in enumerate(self.doc.evaluations)]
+        for section, i, outputs in producers:
+            for j, out in enumerate(outputs):
                 if isinstance(out, ModelSpec):
-                    inline.append((("training_runs", i, "outputs", j, "qualified_name"), out.qualified_name))
+                    inline.append(((section, i, "outputs", j, "qualified_name"), out.qualified_name))
                 elif out in declared:
                     referenced.add(out)
                 elif "models" not in self.incomplete:
                     hint = self._hint(out, declared)
-                    self.problems.append(Problem(("training_runs", i, "outputs", j), (
+                    self.problems.append(Problem((section, i, "outputs", j), (
                         f"model {out!r} is not declared under models: (write the model inline, or declare "
                         f"it there).{hint}")))
         first = dict(declared)
@@ -510,9 +546,24 @@ class _References:
             else:
                 first[qn] = loc
         for i, m in enumerate(self.doc.models):
-            if "training_runs" in self.incomplete:
+            if self.incomplete & {"training_runs", "evaluations"}:
                 break  # a left-out run may be the one that produces it
             if m.qualified_name not in referenced and declared.get(m.qualified_name) == ("models", i, "qualified_name"):
                 self.problems.append(Problem(("models", i), (
-                    f"model {m.qualified_name!r} is not the output of any training run in this file; list it "
-                    "in a training run's outputs (models are recorded together with the run that produced them)")))
+                    f"model {m.qualified_name!r} is not the output of any training run or evaluation in this file; "
+                    "list it in a run's outputs (models are recorded together with the run that produced them)")))
+
+    def _evaluations(self, datasets: dict[str, Loc]) -> None:
+        self._unique([(("evaluations", i, "run_id"), e.run_id) for i, e in enumerate(self.doc.evaluations)],
+                     "evaluation")
+        models = {m.qualified_name for m in self.doc.models}
+        models |= {o.qualified_name for section in (self.doc.training_runs, self.doc.evaluations) for p in section
+                   for o in p.outputs if isinstance(o, ModelSpec)}
+        for i, e in enumerate(self.doc.evaluations):
+            self._inputs(("evaluations", i, "datasets"), e.datasets, datasets)
+            if e.model not in models and not self.allow_external and not self.incomplete & {
+                    "models", "training_runs", "evaluations"}:
+                hint = self._hint(e.model, models)
+                self.problems.append(Problem(("evaluations", i, "model"), (
+                    f"model {e.model!r} is not a model of this file (under models: or a run's outputs).{hint} To "
+                    "evaluate a model already in Atlas, apply with external references allowed.")))

@@ -21,7 +21,7 @@ CATALOG_FORMAT = YamlFormat(
     model=CatalogDocument, error=CatalogError,
     empty="the file is empty; a catalog starts with `version: 1`",
     not_a_mapping="a catalog is a mapping with version: 1 and the sections licenses, consent_records, "
-                  "datasets, derivations, models, training_runs, accepted_risks",
+                  "datasets, derivations, models, training_runs, evaluations, accepted_risks",
     union_tags=UNION_TAGS,
     when_absent={"attestation": "attested"},
 )

@@ -28,7 +28,14 @@ from atlas_mlplugin.delivery.operations import OpKind, RetractRequest, WithdrawC
 from atlas_mlplugin.delivery.spool import SpoolOp
 from atlas_mlplugin.delivery.transient import AtlasNotReadyError, FailureKind, classify, is_missing_type
 from atlas_mlplugin.governance.registry import GovernanceRegistry
-from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec, TrainingRunSpec
+from atlas_mlplugin.model import (
+    ConsentRecordSpec,
+    DataLicense,
+    DatasetSpec,
+    DerivationSpec,
+    EvaluationRunSpec,
+    TrainingRunSpec,
+)
 from atlas_mlplugin.model.assets import NAMES_NORMALIZED
 from atlas_mlplugin.scrubbing import logger
 
@@ -121,6 +128,8 @@ def apply_op(registry: GovernanceRegistry, kind: str, payload: dict[str, Any]) -
             registry.record_derivation(DerivationSpec.model_validate(payload, context=_SPOOLED))
         case OpKind.RECORD_TRAINING_RUN:
             registry.record_training_run(TrainingRunSpec.model_validate(payload, context=_SPOOLED))
+        case OpKind.RECORD_EVALUATION_RUN:
+            registry.record_evaluation_run(EvaluationRunSpec.model_validate(payload, context=_SPOOLED))
         case OpKind.RETRACT_DATASET:
             req = RetractRequest.model_validate(payload)
             registry.retract_dataset(req.qualified_name, req.reason, when=req.when, notice_url=req.notice_url)

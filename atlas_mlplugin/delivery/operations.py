@@ -28,6 +28,7 @@ class OpKind(str, Enum):
     REGISTER_DATASET = "register_dataset"
     RECORD_DERIVATION = "record_derivation"
     RECORD_TRAINING_RUN = "record_training_run"
+    RECORD_EVALUATION_RUN = "record_evaluation_run"
     RETRACT_DATASET = "retract_dataset"
     WITHDRAW_CONSENT = "withdraw_consent"
 

@@ -14,6 +14,7 @@ from atlas_mlplugin.atlas.errors import AtlasRequestError
 from atlas_mlplugin.governance.bulk import BulkWriter, Write
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
+from atlas_mlplugin.mapping import evaluation as ev
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
@@ -36,6 +37,7 @@ from atlas_mlplugin.model import (
     DataLicense,
     DatasetSpec,
     DerivationSpec,
+    EvaluationRunSpec,
     Retraction,
     TrainingRunSpec,
 )
@@ -349,3 +351,28 @@ class GovernanceRegistry:
             self._add_tags(process_guid, desired)
             return
         self.sync_derived_tags(process_guid, desired, LINEAGE_TAG_TYPES)
+
+    # --- evaluation --------------------------------------------------------------------------------
+    def record_evaluation_run(self, run: EvaluationRunSpec) -> str:
+        """Upsert the evaluation (a Process from the model and its evaluation datasets to the certified
+        version(s)) and the certified models, then stop all propagation over the evaluation data's edges: the
+        certified version inherits the evaluated model's tags, never the evaluation data's (docs/policy.md,
+        "Evaluation data"). The model evaluated must be registered; an evaluation dataset nobody registered
+        becomes one with no known license (UnknownLicense), which the check weighs for the claims."""
+        self.require(n.ML_MODEL, run.model)
+        for qn in dict.fromkeys(run.datasets):
+            self.ensure_dataset(qn, reader=f"evaluation run {run.run_id}")
+        batch = [em.model_entity(m.fingerprinted()) for m in run.outputs] + [ev.evaluation_run_entity(run)]
+        with self.client.writing([run.qualified_name]):
+            guid = self.upsert(batch, n.ML_EVALUATION_RUN, run.qualified_name)
+            self.stop_evaluation_data_propagation(guid)
+        return guid
+
+    def stop_evaluation_data_propagation(self, process_guid: str) -> None:
+        """Set propagateTags NONE on every evaluation-data input edge of this evaluation run that still
+        propagates; the edge from the model evaluated is left as it is. Idempotent."""
+        process = self.client.get_entity(process_guid)["entity"]
+        for ref in ev.evaluation_data_edges(process):
+            relationship = self.client.get_relationship(ref["relationshipGuid"])["relationship"]
+            if relationship.get("propagateTags") != ev.NO_PROPAGATION:
+                self.client.update_relationship(ev.no_propagation_relationship(relationship))

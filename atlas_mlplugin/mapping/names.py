@@ -15,6 +15,7 @@ ML_CONSENT_RECORD = "ml_consent_record"
 ML_DERIVATION = "ml_derivation"
 ML_SPARK_PROCESS = "ml_spark_process"
 ML_TRAINING_RUN = "ml_training_run"
+ML_EVALUATION_RUN = "ml_evaluation_run"
 ML_MODEL = "ml_model"
 ML_RELEASE = "ml_release"
 ML_RELEASE_FINDING = "ml_release_finding"  # one finding of a release check, linked to its release and source

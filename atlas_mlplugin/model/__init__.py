@@ -4,6 +4,7 @@ from atlas_mlplugin.model.assets import (
     ConsentRecordSpec,
     DatasetSpec,
     DerivationSpec,
+    EvaluationRunSpec,
     ModelSpec,
     Retraction,
     TrainingRunSpec,
@@ -12,5 +13,5 @@ from atlas_mlplugin.model.assets import (
 from atlas_mlplugin.model.licenses import DataLicense
 from atlas_mlplugin.model.tags import UpstreamTag
 
-__all__ = ["ConsentRecordSpec", "DataLicense", "DatasetSpec", "DerivationSpec", "ModelSpec", "Retraction",
-           "TrainingRunSpec", "UpstreamTag", "sha256_of"]
+__all__ = ["ConsentRecordSpec", "DataLicense", "DatasetSpec", "DerivationSpec", "EvaluationRunSpec", "ModelSpec",
+           "Retraction", "TrainingRunSpec", "UpstreamTag", "sha256_of"]

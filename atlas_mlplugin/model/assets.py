@@ -256,3 +256,41 @@ class TrainingRunSpec(_Spec):
     @property
     def qualified_name(self) -> str:
         return f"ml-run:{self.run_id}"
+
+
+class EvaluationRunSpec(_Spec):
+    """An evaluation or certification of a model (SPDX 3.0 AI: the model was tested on `datasets`): a Process
+    from the model and its evaluation datasets to the certified model version(s). The certified version
+    inherits the evaluated model's tags; the evaluation data's tags do not flow (it is not trained on) and
+    the release check weighs them as limits on the claims made with the results (docs/policy.md)."""
+
+    run_id: AtlasName  # its qualifiedName is ml-eval:<run_id>
+    name: str
+    model: QualifiedName = Field(description="qualifiedName of the ml_model evaluated")
+    datasets: list[QualifiedName] = Field(min_length=1, description="qualifiedNames of the evaluation datasets "
+                                          "(benchmarks, test sets) the model was evaluated on")
+    outputs: list[ModelSpec] = Field(min_length=1, description="The certified model version(s): the model as "
+                                     "evaluated, under the name a release uses")
+    metrics: dict[str, float | str] = Field(default_factory=dict, description="The results the certification "
+                                            "rests on, e.g. {'accuracy/lfw': 0.993}")
+    status: RunStatus = "COMPLETED"
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    code_revision: str | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _certifies_another_version(self) -> EvaluationRunSpec:
+        # model -> evaluation -> the same model would be a lineage cycle, and Atlas would propagate the
+        # model's tags onto itself.
+        # A catalog evaluation may give outputs by reference (a string: the model's qualifiedName).
+        if any(getattr(out, "qualified_name", out) == self.model for out in self.outputs):
+            raise ValueError(f"output {self.model!r} is the model evaluated; name the certified version "
+                             "differently (e.g. <model>#certified or a new version)")
+        if self.model in self.datasets:
+            raise ValueError(f"{self.model!r} is both the model evaluated and an evaluation dataset")
+        return self
+
+    @property
+    def qualified_name(self) -> str:
+        return f"ml-eval:{self.run_id}"

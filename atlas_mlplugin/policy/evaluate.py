@@ -64,7 +64,14 @@ def evaluate(evidence: Evidence, context: ReleaseContext, policy: Policy, *,
     for tag in tags:
         by_source.setdefault(tag.source_guid, []).append(tag)
     findings = [_finding(rule, tag, context, evidence) for tag in tags for rule in rules
-                if rule_matches(rule, tag, context, by_source[tag.source_guid])]
+                if rule.via == "training" and rule_matches(rule, tag, context, by_source[tag.source_guid])]
+    # The evaluation data's tags never reach the model; only rules about evaluation data weigh them.
+    evaluation = distinct_tags(evidence.evaluation_tags)
+    by_benchmark: dict[str, list[UpstreamTag]] = {}
+    for tag in evaluation:
+        by_benchmark.setdefault(tag.source_guid, []).append(tag)
+    findings += [_finding(rule, tag, context, evidence) for tag in evaluation for rule in rules
+                 if rule.via == "evaluation" and rule_matches(rule, tag, context, by_benchmark[tag.source_guid])]
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.rule_id, f.source_qualified_name or "",
                                  f.source_guid or "", f.tag, f.path))
     findings, not_applied = apply_acceptances(findings, [*from_tags, *acceptances], policy,

@@ -13,6 +13,7 @@ from atlas_mlplugin.mapping.names import INCOMPLETE_LINEAGE, ML_MODEL
 from atlas_mlplugin.model.tags import UpstreamTag
 from atlas_mlplugin.policy.model import Evidence
 from atlas_mlplugin.reads import upstream_tags
+from atlas_mlplugin.reads.evaluations import evaluation_data, training_datasets
 
 NO_RECORDED_DATA = "has no dataset recorded upstream (no training run, or a run without inputs)"
 
@@ -21,10 +22,12 @@ def collect_evidence(client: AtlasClient, model_qualified_name: str, *, model_ty
     """The model's classifications, each with its source entity and the lineage path from it."""
     tagged = upstream_tags(client, model_qualified_name, model_type)
     tags = list(tagged.tags)
-    if not tagged.graph.upstream_datasets() and not any(t.type_name == INCOMPLETE_LINEAGE for t in tags):
+    # Evaluation data is not what the model was built from: weighed apart (reads/evaluations.py).
+    evaluation = evaluation_data(client, tagged.graph)
+    if not training_datasets(tagged.graph) and not any(t.type_name == INCOMPLETE_LINEAGE for t in tags):
         tags.append(UpstreamTag(type_name=INCOMPLETE_LINEAGE, attributes={"reason": NO_RECORDED_DATA},
                                 direct=True, source_guid=tagged.guid, source_qualified_name=tagged.qualified_name,
                                 source_name=tagged.name, source_type=model_type,
                                 path=(tagged.qualified_name,)))
     return Evidence(model_guid=tagged.guid, model_qualified_name=model_qualified_name, model_name=tagged.name,
-                    tags=tags, rest_calls=tagged.rest_calls)
+                    tags=tags, evaluation_tags=evaluation.tags, rest_calls=tagged.rest_calls + evaluation.rest_calls)

@@ -42,6 +42,9 @@ class Evidence(BaseModel):
     model_qualified_name: str
     model_name: str | None = None
     tags: list[UpstreamTag] = Field(default_factory=list)
+    evaluation_tags: list[UpstreamTag] = Field(default_factory=list, description="Tags of the evaluation data the "
+                                               "model was certified on (never on the model itself); rules with "
+                                               "`via: evaluation` look at these")
     rest_calls: int = Field(default=0, description="How many REST calls gathering took")
 
 

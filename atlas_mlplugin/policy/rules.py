@@ -46,6 +46,9 @@ PURPOSE_OPERATORS = ("covers", "not_covers", "overlaps")
 # A policy problem has the same shape as a catalog problem: file, line, column, field, message.
 PolicyIssue = YamlIssue
 
+# Where a rule's tags come from: what the model was built from, or the data it was evaluated on.
+Via = Literal["training", "evaluation"]
+
 T = TypeVar("T")
 
 
@@ -171,6 +174,9 @@ class Rule(BaseModel):
         default=None, description="the tag's source dataset also carries a tag matching one of these")
     source_lacks: OneOrMany[SourceTag] | None = Field(
         default=None, description="the tag's source dataset carries no tag matching any of these")
+    via: Via = Field(default="training", description="which tags the rule looks at: `training` (default) the "
+                     "model's own, from what it was built of; `evaluation` those of the data it was certified on "
+                     "(docs/policy.md, \"Evaluation data\")")
     severity: Severity
     message: str = Field(min_length=1, description="what is wrong, with {source}, {license}, {tag}, "
                                                    "{audience}, {purpose}, {model}, {attr.<name>}")

@@ -130,6 +130,9 @@ def _pictures() -> dict[str, Icon]:
                                              segment(70, 64, 94, 88, 8)), WHITE),
                                (circle(44, 64, 10), WHITE), (circle(98, 38, 9), WHITE), (circle(98, 90, 9), WHITE)),
         n.ML_SPARK_PROCESS: _icon(red, (polygon(star), WHITE)),
+        # An evaluation: a magnifying glass with a check mark (the model was tested, the version certified).
+        n.ML_EVALUATION_RUN: _icon(teal, (ring(66, 58, 22, 7), WHITE), (segment(82, 74, 98, 92, 9), WHITE),
+                                   (union(segment(56, 58, 63, 66, 5), segment(63, 66, 77, 50, 5)), WHITE)),
         SERVICE_TYPE: _icon(slate, (polygon([(CX, 28), (98, 40), (94, 76), (CX, 102), (50, 76), (46, 40)]), WHITE),
                             (union(segment(60, 64, 69, 74, 6), segment(69, 74, 86, 52, 6)), slate)),
     }

@@ -74,7 +74,9 @@ REMEMBERED = 100_000  # entities published and not yet seen applied (oldest forg
 MAX_RESENDS = 3  # an entity Atlas dropped this often is given up on (logged): its notification itself is refused
 _SPOOLED = {NAMES_NORMALIZED: True}  # spooled specs were normalised when they were submitted
 # Ops whose every write is a tag change on an existing entity: sent over REST (see the module docstring).
-REST_ONLY = frozenset({OpKind.RETRACT_DATASET, OpKind.WITHDRAW_CONSENT})
+# An evaluation run sets propagateTags NONE on its evaluation data's edges: a relationship update, which a hook
+# message cannot carry.
+REST_ONLY = frozenset({OpKind.RETRACT_DATASET, OpKind.WITHDRAW_CONSENT, OpKind.RECORD_EVALUATION_RUN})
 
 
 # --- the messages (pure: what Atlas holds decides only whether tags go inside) ---------------------------

@@ -246,6 +246,17 @@ def test_an_officer_sees_why_the_model_is_blocked_where_its_tags_come_from_and_i
     ui.property_value("verdict", "BLOCK")
     ui.save("officer-release")
 
+    # Why, finding by finding: the release's Relationships tab lists one readable finding per cause, each a
+    # link; the finding's page says what to do and links the dataset it comes from.
+    ui.open(f"detailPage/{release_guid}?tabActive=relationship")
+    finding_link = ui.wait_for("the release's NonCommercial finding in its Relationships tab", By.XPATH,
+                               f"//a[starts-with(normalize-space(), 'BLOCK: NonCommercial from {dataset}')]")
+    ui.save("officer-release-findings")
+    finding_link.click()
+    ui.property_value("outcome", "BLOCK")
+    ui.property_value("remedy", "commercial")
+    ui.save("officer-finding")
+
     # Which models inherit NonCommercial? A search by type and classification (narrowed to this test's run).
     ui.open(f"search/searchResult?type=ml_model&tag=NonCommercial&query={uid}&searchType=basic")
     ui.wait_for("scene-detector among the models tagged NonCommercial", By.XPATH,

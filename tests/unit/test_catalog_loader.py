@@ -69,7 +69,7 @@ def test_schema_documents_the_sections_and_the_two_ways_to_give_a_run_output() -
     schema = json.loads(schema_text())
     assert schema["additionalProperties"] is False and schema["required"] == ["version"]
     assert set(schema["properties"]) == {"version", "licenses", "consent_records", "datasets", "derivations",
-                                         "models", "training_runs", "accepted_risks"}
+                                         "models", "training_runs", "evaluations", "accepted_risks"}
     outputs = schema["$defs"]["CatalogTrainingRun"]["properties"]["outputs"]
     assert outputs["items"]["oneOf"] == [{"type": "string"}, {"$ref": "#/$defs/ModelSpec"}]
     assert "models:" in outputs["description"] and "inline" in outputs["description"]

@@ -148,8 +148,9 @@ def test_personal_data_case(case: str) -> None:
 
 
 def test_every_personal_data_rule_has_a_case() -> None:
-    rules = {r.id for r in load_policy().rules if {"PersonalData", "SpecialCategoryData"} & set(r.tag)
-             or r.source_has or r.source_lacks}
+    # Personal data of evaluation data (via: evaluation) does not reach the weights: test_evaluation_runs.py.
+    rules = {r.id for r in load_policy().rules if r.via == "training" and ({"PersonalData", "SpecialCategoryData"}
+             & set(r.tag) or r.source_has or r.source_lacks)}
     covered = {rule for _, _, expected, _ in CASES.values() for rule, _ in expected}
     assert rules <= covered, rules - covered
 
