@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from atlas_mlplugin import naming
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.licenses.catalog import LicenseCatalog, UnknownLicenseError
-from atlas_mlplugin.mapping.names import ML_MODEL, NAME, QUALIFIED_NAME
+from atlas_mlplugin.mapping.names import ML_EVALUATION_RUN, ML_MODEL, NAME, QUALIFIED_NAME
 from atlas_mlplugin.reads import entities_by_guid, upstream_tags
 
 LICENSE_ATTRIBUTE = "declaredLicense"  # on ml_dataset, and on ml_model since models carry their own license
@@ -25,6 +25,9 @@ class UpstreamWork(BaseModel):
     kind: Literal["dataset", "model"]
     license: str | None = Field(default=None, description="catalog id; None when Atlas records none")
     direct: bool = Field(default=False, description="read by the run that produced the release itself")
+    role: Literal["training", "evaluation"] = Field(default="training", description="evaluation: read by an "
+                                                    "evaluation run (a benchmark, or the model a certified "
+                                                    "version was evaluated as), not trained on")
 
     @property
     def hf_repo_id(self) -> str | None:
@@ -50,7 +53,8 @@ class ReleaseLicensing(BaseModel):
     use_restrictions: list[UseRestriction] = Field(default_factory=list)
 
     def direct(self, kind: Literal["dataset", "model"]) -> list[UpstreamWork]:
-        return [w for w in self.upstream if w.kind == kind and w.direct]
+        """What the card's `datasets` / `base_model` name: read by the run that made the release, to train."""
+        return [w for w in self.upstream if w.kind == kind and w.direct and w.role == "training"]
 
 
 def use_restrictions(license_ids: list[str], catalog: LicenseCatalog) -> list[UseRestriction]:
@@ -77,11 +81,15 @@ def release_licensing(client: AtlasClient, model: str, catalog: LicenseCatalog) 
     for guid in upstream:
         entity = full.get(guid) or graph.nodes.get(guid, {})
         attributes = entity.get("attributes") or {}
+        path = paths.get(guid, [])
+        # The process the work went into on its way to the release: an evaluation reads, it does not train.
+        into = graph.nodes.get(path[1], {}).get("typeName") if len(path) > 1 else None
         works.append(UpstreamWork(
             qualified_name=str(attributes.get(QUALIFIED_NAME) or guid), name=attributes.get(NAME),
             kind="model" if entity.get("typeName") == ML_MODEL else "dataset",
-            license=attributes.get(LICENSE_ATTRIBUTE), direct=len(paths.get(guid, ())) == 3))
-    works.sort(key=lambda w: (not w.direct, w.kind, w.qualified_name))
+            license=attributes.get(LICENSE_ATTRIBUTE), direct=len(path) == 3,
+            role="evaluation" if into == ML_EVALUATION_RUN else "training"))
+    works.sort(key=lambda w: (w.role, not w.direct, w.kind, w.qualified_name))
     own = ((full.get(graph.root) or tagged.entity).get("attributes") or {}).get(LICENSE_ATTRIBUTE)
     licenses = [x for x in [own, *(w.license for w in works)] if x]
     return ReleaseLicensing(model=model, license=own, upstream=works, use_restrictions=use_restrictions(licenses,

@@ -108,8 +108,8 @@ def render_model_card(report: CheckReport, licensing: ReleaseLicensing) -> str:
     """The license, attribution and use-restriction section a model card needs (Markdown): the release's
     license, the datasets and base models upstream with their licenses and the credits they require, the
     use restrictions to pass on to users, and what the release check found."""
-    def works(kind: str) -> list[str]:
-        rows = [w for w in licensing.upstream if w.kind == kind]
+    def works(kind: str, role: str = "training") -> list[str]:
+        rows = [w for w in licensing.upstream if w.kind == kind and w.role == role]
         return [f"- `{w.qualified_name}`" + (f" ({w.name})" if w.name and w.name != w.qualified_name else "")
                 + f": {_license_shown(w.license)}" + ("" if w.direct else " (further upstream)")
                 for w in rows] or ["- none recorded"]
@@ -117,6 +117,11 @@ def render_model_card(report: CheckReport, licensing: ReleaseLicensing) -> str:
     lines = [MODEL_CARD_START, "## License and attribution", "",
              f"This model is released under **{_license_shown(licensing.license)}**.", "",
              "### Base models", "", *works("model"), "", "### Training data", "", *works("dataset"), ""]
+    if any(w.role == "evaluation" for w in licensing.upstream):
+        # A benchmark's terms bind the claims made with its results, not the weights (docs/policy.md).
+        lines += ["### Evaluation", "", *[f"{x} (evaluated model)" for x in works("model", "evaluation")
+                                          if x != "- none recorded"],
+                  *works("dataset", "evaluation"), ""]
     lines += ["### Attribution", ""]
     # The release's own license may require a credit too (its tags are the model's own): the card is that credit.
     credits = [c for c in report.obligations.attributions if c.get("source") != report.model]

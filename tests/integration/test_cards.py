@@ -12,7 +12,9 @@ import pytest
 from click.testing import Result
 
 from atlas_mlplugin.atlas.client import AtlasClient
+from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.mapping import names as n
+from atlas_mlplugin.model import DatasetSpec, EvaluationRunSpec, ModelSpec
 from atlas_mlplugin.reads import tags_of, upstream_tree
 from atlas_mlplugin.reads.tree import LineageNode
 
@@ -114,6 +116,23 @@ def test_card_round_trips_through_check_and_update_card(run: Run, client: AtlasC
     again = import_json(run, "--repo-id", f"{uid}/bot", str(cards["model"]))
     assert again["writes"] == 0, again
     assert {e["action"] for e in again["entries"]} == {"unchanged"}
+
+
+def test_model_card_of_a_certified_version_lists_its_benchmark_as_evaluation(
+        run: Run, registry: GovernanceRegistry, uid: str, cards: dict[str, Path]) -> None:
+    import_json(run, "--repo-id", f"{uid}/tickets", str(cards["dataset"]))
+    import_json(run, "--repo-id", f"{uid}/bot", str(cards["model"]))
+    bench = f"hf://datasets/{uid}/bench"
+    registry.register_dataset(DatasetSpec(qualified_name=bench, name="bench", license="LicenseRef-research-only"))
+    certified = f"hf://{uid}/bot-certified"
+    registry.record_evaluation_run(EvaluationRunSpec(
+        run_id=f"{uid}-eval", name="eval", model=f"hf://{uid}/bot", datasets=[bench],
+        outputs=[ModelSpec(qualified_name=certified, name="certified")]))
+    result = run("check", certified, "--no-record", "--format", "model-card")
+    text = result.stdout
+    assert bench in text.split("### Evaluation")[1], result.output
+    assert bench not in text.split("### Training data")[1].split("###")[0]
+    assert f"`hf://{uid}/bot`" in text.split("### Evaluation")[1]  # the version evaluated
 
 
 def test_malformed_card_fails_with_its_line_and_writes_nothing(run: Run, tmp_path: Path, uid: str) -> None:

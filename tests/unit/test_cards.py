@@ -237,6 +237,17 @@ def test_model_card_section_states_license_sources_credits_restrictions_and_find
     assert "**BLOCK** `non-commercial-data`" in section
 
 
+def test_benchmarks_are_listed_as_evaluation_not_training_data(catalog: LicenseCatalog) -> None:
+    facts = licensing(catalog)
+    facts.upstream.append(UpstreamWork(qualified_name="hf://datasets/bench/lfw", kind="dataset", direct=True,
+                                       license="LicenseRef-research-only", role="evaluation"))
+    section = render_model_card(report(), facts)
+    training = section.split("### Training data")[1].split("###")[0]
+    evaluation = section.split("### Evaluation")[1].split("###")[0]
+    assert "hf://datasets/bench/lfw" in evaluation and "hf://datasets/bench/lfw" not in training
+    assert [w.qualified_name for w in facts.direct("dataset")] == ["hf://datasets/acme/t"]  # the card's `datasets`
+
+
 def test_update_card_writes_front_matter_and_section_and_keeps_the_rest(tmp_path: Path,
                                                                         catalog: LicenseCatalog) -> None:
     # A card that states neither its base model nor its data, with another license: filled in from Atlas.
