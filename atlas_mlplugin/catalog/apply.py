@@ -30,10 +30,12 @@ from atlas_mlplugin.governance.bulk import (
     Write,
     count_writes,
 )
+from atlas_mlplugin.governance.inputs import DATASET_SUPERTYPE
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import evaluation as ev
 from atlas_mlplugin.mapping import names as n
+from atlas_mlplugin.mapping.openlineage import is_placeholder
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
     DERIVED_TAG_TYPES,
@@ -44,7 +46,7 @@ from atlas_mlplugin.mapping.tags import (
     incomplete_lineage_tags,
     placeholder_tags,
 )
-from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec, TrainingRunSpec
 from atlas_mlplugin.reads.entities import BULK_GUIDS
 from atlas_mlplugin.scrubbing import logger
 
@@ -81,6 +83,7 @@ class Registry(Protocol):
                         managed: frozenset[str], /) -> None: ...
     def sync_derived_tags(self, guid: str, desired: list[Classification], managed: frozenset[str], /) -> None: ...
     def block_personal_data_at_inputs(self, process_guid: str, /) -> None: ...
+    def drop_placeholder_tag(self, guid: str, /) -> None: ...
     def stop_evaluation_data_propagation(self, process_guid: str, /) -> None: ...
 
     def lift_personal_data_block(self, process_guid: str, /) -> None: ...
@@ -251,6 +254,8 @@ def _wanted(doc: CatalogDocument, catalog: LicenseCatalog) -> dict[str, set[str]
         add(n.ML_TRAINING_RUN, run.qualified_name)
         for m in run.outputs:
             add(n.ML_MODEL, m.qualified_name)
+    for m in doc.models:  # base models too, which no run of the file produces
+        add(n.ML_MODEL, m.qualified_name)
     for e in doc.resolved_evaluations():
         add(n.ML_EVALUATION_RUN, e.qualified_name)
         for m in e.outputs:
@@ -296,10 +301,15 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     evaluations = [e.model_copy(update={"outputs": [m.fingerprinted() for m in e.outputs]})
                    for e in _certified_first(doc.resolved_evaluations())]
     declared = {ds.qualified_name for _, ds in doc.all_datasets()}
+    file_models = {m.qualified_name: m for _, m in doc.all_models()}
     undeclared = ({qn for p in [*derivations, *runs] for qn in p.inputs}
-                  | {qn for e in evaluations for qn in e.datasets}) - declared
+                  | {qn for e in evaluations for qn in e.datasets}) - declared - file_models.keys()
     produced = {m.qualified_name for p in [*runs, *evaluations] for m in p.outputs}
-    snapshot = Snapshot(registry.client, _wanted(doc, registry.catalog), {n.ML_DATASET: undeclared})
+    # Inputs of runs the file does not declare may be datasets or models already in Atlas (a base model): read
+    # by their common supertype, both at once (governance/inputs.py).
+    external_run_inputs = {qn for r in runs for qn in r.inputs} & undeclared
+    snapshot = Snapshot(registry.client, _wanted(doc, registry.catalog),
+                        {n.ML_DATASET: undeclared - external_run_inputs, DATASET_SUPERTYPE: external_run_inputs})
     plan = _Plan()
     consents = {rec.qualified_name: rec for rec in doc.consent_records}
 
@@ -353,23 +363,53 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
             licenses.append(Write(entity, [], frozenset(), None))
     plan.before_consents[:0] = licenses
 
+    # Base models the file declares that no run of it produces: written with the datasets, before the runs.
+    base_models: list[Write] = []
+    for m in doc.models:
+        if m.qualified_name not in produced:
+            entity = em.model_entity(m.fingerprinted())
+            existing = snapshot.get(*_key(entity))
+            if plan.add(_entry(snapshot, "model", entity, _placeholder_change), _key(entity)):
+                # A base model a run read before anyone described it was a placeholder: described now, its
+                # "no known license" goes.
+                base_models.append(Write(entity, [], frozenset(), existing, after=registry.drop_placeholder_tag
+                                         if existing is not None and is_placeholder(existing) else None))
+
+    def input_type(qn: str, run: TrainingRunSpec) -> str:
+        if qn in declared:
+            return n.ML_DATASET
+        if qn in file_models:
+            return n.ML_MODEL
+        found = external(qn)
+        if found is None:  # recorded as a placeholder: a model when the run says it is one
+            return n.ML_MODEL if qn in run.model_inputs else n.ML_DATASET
+        return str(found.get("typeName") or n.ML_DATASET)
+
+    def external(qn: str) -> Entity | None:
+        return snapshot.get(DATASET_SUPERTYPE, qn) or snapshot.get(n.ML_DATASET, qn)
+
     for run in runs:
-        entity = em.training_run_entity(run, {})
+        types = {qn: input_type(qn, run) for qn in run.inputs}
+        entity = em.training_run_entity(run, types)
         models = [em.model_entity(m) for m in run.outputs]
         needed = plan.add(_entry(snapshot, "training run", entity), _key(entity))
-        needed = any([plan.add(_entry(snapshot, "model", m), _key(m)) for m in models]) or needed
+        needed = any([plan.add(_entry(snapshot, "model", m, _placeholder_change), _key(m)) for m in models]) or needed
+        # An output some run read as a base model before it was recorded: its origin is known now.
+        was_placeholder = [str(found["guid"]) for m in models if (found := snapshot.get(*_key(m))) is not None
+                           and is_placeholder(found)]
         if not needed:
             continue
         for qn in run.inputs:
             # An input nobody registered becomes a dataset with no known license (UnknownLicense), so the
             # model does not look clean; as the registry's record_training_run does.
-            if qn in undeclared and snapshot.get(n.ML_DATASET, qn) is None and qn not in placeholders:
-                placeholders[qn] = Write(em.placeholder_dataset_entity(qn, naming.display_name(qn),
-                                                                       f"training run {run.run_id}"),
+            if qn in undeclared and external(qn) is None and qn not in placeholders:
+                placeholders[qn] = Write(em.placeholder_input_entity(types[qn], qn, naming.display_name(qn),
+                                                                     f"training run {run.run_id}"),
                                          placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
         processes.append(Write(entity, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
                                LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)), before=models,
-                               input_tags=_input_tags(run.inputs, snapshot, own_tags)))
+                               after=_dropping(registry, was_placeholder) if was_placeholder else None,
+                               input_tags=_input_tags(run.inputs, snapshot, own_tags, external)))
     for e in evaluations:
         entity = ev.evaluation_run_entity(e)
         models = [em.model_entity(m) for m in e.outputs]
@@ -390,8 +430,19 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
         shown = ", ".join(list(placeholders)[:3]) + (", ..." if len(placeholders) > 3 else "")
         log.warning("training runs read %d dataset(s) nobody registered, recorded with no known license "
                     "(UnknownLicense): %s", len(placeholders), shown)
-    plan.writes = datasets + list(placeholders.values()) + processes
+    plan.writes = datasets + base_models + list(placeholders.values()) + processes
     return plan
+
+
+def _placeholder_change(actual: Entity) -> list[str]:
+    return ["placeholder"] if is_placeholder(actual) else []
+
+
+def _dropping(registry: Registry, guids: list[str]) -> Callable[[str], None]:
+    def drop(_process_guid: str) -> None:
+        for guid in guids:
+            registry.drop_placeholder_tag(guid)
+    return drop
 
 
 def _certified_first(evaluations: list[EvaluationRunSpec]) -> list[EvaluationRunSpec]:
@@ -409,12 +460,13 @@ def _certified_first(evaluations: list[EvaluationRunSpec]) -> list[EvaluationRun
     return [evaluations[i] for i in ordered]
 
 
-def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int]) -> dict[str, int]:
+def _input_tags(inputs: list[str], snapshot: Snapshot, own_tags: dict[str, int],
+                external: Callable[[str], Entity | None] | None = None) -> dict[str, int]:
     """The tags each input would propagate to a process: what Atlas holds on it (own and propagated), else
     (about to be created) its derived tags."""
     out = {}
     for qn in inputs:
-        found = snapshot.get(n.ML_DATASET, qn)
+        found = snapshot.get(n.ML_DATASET, qn) or snapshot.get(n.ML_MODEL, qn) or (external(qn) if external else None)
         out[qn] = len(found.get("classifications") or []) if found is not None else own_tags.get(qn, 1)
     return out
 

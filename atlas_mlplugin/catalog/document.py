@@ -176,12 +176,14 @@ class CatalogDocument(BaseModel):
                     "datasets of this file (under `datasets:` or outputs of another derivation).")
     models: list[ModelSpec] = Field(
         default_factory=list,
-        description="Models that training runs refer to by qualified_name in their outputs. Every model here "
-                    "must be the output of a training run in this file.")
+        description="Models that training runs refer to by qualified_name: in their outputs (models they "
+                    "produced) or their inputs (base models they fine-tune, teachers they distil from). Every "
+                    "model here must be an output or an input of a training run in this file.")
     training_runs: list[CatalogTrainingRun] = Field(
         default_factory=list,
-        description="Training runs. Inputs are datasets of this file; outputs are models, by reference to "
-                    "`models:` or inline.")
+        description="Training runs. Inputs are datasets or models of this file (a base model under `models:` "
+                    "or another run's output: a fine-tune chain); outputs are models, by reference to `models:` "
+                    "or inline.")
     evaluations: list[CatalogEvaluation] = Field(
         default_factory=list,
         description="Evaluations (certifications): the model evaluated (of this file, or already in Atlas with "
@@ -244,9 +246,39 @@ class CatalogDocument(BaseModel):
         return {m.qualified_name: m for m in self.models}
 
     def resolved_training_runs(self) -> list[TrainingRunSpec]:
-        """The training runs as the registry takes them, outputs given by reference replaced by the model."""
+        """The training runs as the registry takes them, outputs given by reference replaced by the model,
+        ordered so that a run producing a model comes before the runs that start from it (file order
+        otherwise; a cycle is a validation problem)."""
         models = self.model_specs()
-        return [run.to_spec(models) for run in self.training_runs]
+        runs = [run.to_spec(models) for run in self.training_runs]
+        producer = {m.qualified_name: i for i, run in enumerate(runs) for m in run.outputs}
+        upstream = [[producer[qn] for qn in run.inputs if qn in producer and producer[qn] != i]
+                    for i, run in enumerate(runs)]
+        ordered: list[int] = []
+        done: set[int] = set()
+        for root in range(len(runs)):
+            stack = [(root, iter(upstream[root]))]
+            path = {root}
+            while stack and root not in done:
+                i, pending = stack[-1]
+                k = next((k for k in pending if k not in done and k not in path), None)
+                if k is None:
+                    stack.pop()
+                    path.discard(i)
+                    if i not in done:
+                        done.add(i)
+                        ordered.append(i)
+                else:
+                    path.add(k)
+                    stack.append((k, iter(upstream[k])))
+        return [runs[i] for i in ordered]
+
+    def all_models(self) -> list[tuple[Loc, ModelSpec]]:
+        """Every model the file declares: `models:` entries, then models written inline in runs' outputs."""
+        found: list[tuple[Loc, ModelSpec]] = [(("models", i), m) for i, m in enumerate(self.models)]
+        found += [(("training_runs", i, "outputs", j), m) for i, run in enumerate(self.training_runs)
+                  for j, m in enumerate(run.outputs) if isinstance(m, ModelSpec)]
+        return found
 
     def resolved_evaluations(self) -> list[EvaluationRunSpec]:
         """The evaluations as the registry takes them, outputs given by reference replaced by the model."""
@@ -422,8 +454,10 @@ class _References:
         self._models()
         self._unique([(("training_runs", i, "run_id"), r.run_id) for i, r in enumerate(self.doc.training_runs)],
                      "training run")
+        models = {m.qualified_name: (*loc, "qualified_name") for loc, m in self.doc.all_models()}
         for i, run in enumerate(self.doc.training_runs):
-            self._inputs(("training_runs", i, "inputs"), run.inputs, datasets)
+            self._run_inputs(("training_runs", i, "inputs"), run.inputs, datasets, models)
+        self._run_cycles()
         self._evaluations(datasets)
         self._accepted_risks()
         return self.problems
@@ -500,6 +534,40 @@ class _References:
                     f"input {ref!r} is not a dataset of this file (under datasets: or a derivation's outputs).{hint}"
                     " To refer to a dataset already in Atlas, apply with external references allowed.")))
 
+    def _run_inputs(self, loc: Loc, inputs: list[str], datasets: dict[str, Loc], models: dict[str, Loc]) -> None:
+        """A run reads datasets and models (base models, teachers) of this file, or of Atlas when allowed."""
+        if self.allow_external or self.incomplete & {"datasets", "derivations", "models", "training_runs"}:
+            return
+        for j, ref in enumerate(inputs):
+            if ref not in datasets and ref not in models:
+                hint = self._hint(ref, {*datasets, *models})
+                self.problems.append(Problem((*loc, j), (
+                    f"input {ref!r} is neither a dataset nor a model of this file (datasets: under datasets: or a "
+                    f"derivation's outputs; models: under models: or a training run's outputs).{hint} To start "
+                    "from a base model, declare it under models:; to refer to a dataset or model already in "
+                    "Atlas, apply with --allow-external-refs.")))
+
+    def _run_cycles(self) -> None:
+        """A run that reads a model made by itself, or by a run that reads its outputs: a fine-tune cycle."""
+        runs = self.doc.training_runs
+        producer: dict[str, int] = {}
+        for i, run in enumerate(runs):
+            for out in run.outputs:
+                producer.setdefault(out.qualified_name if isinstance(out, ModelSpec) else out, i)
+        feeds: list[list[int]] = [[] for _ in runs]
+        for i, run in enumerate(runs):
+            for qn in run.inputs:
+                if qn in producer:
+                    feeds[producer[qn]].append(i)
+        component = strongly_connected(feeds)
+        for i, run in enumerate(runs):
+            for j, qn in enumerate(run.inputs):
+                k = producer.get(qn)
+                if k is not None and (k == i or component[k] == component[i]):
+                    self.problems.append(Problem(("training_runs", i, "inputs", j), (
+                        f"input {qn!r} is produced by this training run or by one that starts from its "
+                        "outputs: a cycle; a model cannot be its own ancestor")))
+
     def _cycles(self) -> None:
         # A derivation output that is also under datasets: is a duplicate (reported as such), not a cycle.
         declared = {ds.qualified_name for ds in self.doc.datasets}
@@ -524,7 +592,9 @@ class _References:
         declared = self._unique([(("models", i, "qualified_name"), m.qualified_name)
                                  for i, m in enumerate(self.doc.models)], "model")
         inline: list[tuple[Loc, str]] = []
-        referenced: set[str] = set()
+        # Models a run reads (base models, teachers) or an evaluation certifies are used, as are those runs produce.
+        referenced = ({qn for run in self.doc.training_runs for qn in run.inputs}
+                      | {e.model for e in self.doc.evaluations})
         producers = [("training_runs", i, run.outputs) for i, run in enumerate(self.doc.training_runs)]
         producers += [("evaluations", i, e.outputs) for i, e in enumerate(self.doc.evaluations)]
         for section, i, outputs in producers:
@@ -550,8 +620,9 @@ class _References:
                 break  # a left-out run may be the one that produces it
             if m.qualified_name not in referenced and declared.get(m.qualified_name) == ("models", i, "qualified_name"):
                 self.problems.append(Problem(("models", i), (
-                    f"model {m.qualified_name!r} is not the output of any training run or evaluation in this file; "
-                    "list it in a run's outputs (models are recorded together with the run that produced them)")))
+                    f"model {m.qualified_name!r} is neither the output nor an input of any training run or "
+                    "evaluation in this file; list it in the outputs of the run that produced it, or in the inputs "
+                    "of a run that starts from it (a base model)")))
 
     def _evaluations(self, datasets: dict[str, Loc]) -> None:
         self._unique([(("evaluations", i, "run_id"), e.run_id) for i, e in enumerate(self.doc.evaluations)],

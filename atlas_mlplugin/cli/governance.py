@@ -217,7 +217,8 @@ def consent_withdraw(ctx: click.Context, qualified_name: str, when: datetime | N
 @format_option
 @click.pass_context
 def lineage(ctx: click.Context, model: str, depth: int, fmt: str) -> None:
-    """The datasets and runs upstream of MODEL (a qualifiedName), with the tags each contributes."""
+    """The datasets, runs and models (base models of a fine-tune) upstream of MODEL (a qualifiedName), with the
+    tags each contributes."""
     from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.naming import from_user
     from atlas_mlplugin.reads import upstream_tree

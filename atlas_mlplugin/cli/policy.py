@@ -76,17 +76,26 @@ def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships
 
 @click.command()
 @click.argument("dataset")
-@click.option("--type", "type_name", default="ml_dataset", show_default=True, help="Atlas type of DATASET.")
+@click.option("--type", "type_name", default=None,
+              help="Atlas type of DATASET (default: the type Atlas holds it as; a model works too, e.g. a base model).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
-def impact(ctx: click.Context, dataset: str, type_name: str, fmt: str) -> None:
+def impact(ctx: click.Context, dataset: str, type_name: str | None, fmt: str) -> None:
     """Every dataset, process, model and release downstream of DATASET, with the path to each: what a
-    retraction or a consent withdrawal reaches."""
+    retraction or a consent withdrawal reaches. Lineage goes through models: the fine-tunes and distillations
+    of a model built on DATASET are listed too. DATASET may also be a model (a base model whose terms changed)."""
     from atlas_mlplugin.cli.connection import client_of
+    from atlas_mlplugin.governance.inputs import DATASET_SUPERTYPE
+    from atlas_mlplugin.mapping.names import ML_DATASET
     from atlas_mlplugin.naming import from_user
     from atlas_mlplugin.reads import impact as downstream
 
-    report = downstream(client_of(ctx), from_user(dataset), type_name=type_name)
+    client = client_of(ctx)
+    name = from_user(dataset)
+    if type_name is None:  # one look-up finds a dataset or a model; none found: the usual "no ml_dataset" error
+        found = client.find_entities(DATASET_SUPERTYPE, [name]).get(name)
+        type_name = str(found.get("typeName")) if found else ML_DATASET
+    report = downstream(client, name, type_name=type_name)
     if fmt == "json":
         click.echo(json.dumps(report.model_dump(), indent=2))
         return

@@ -37,7 +37,9 @@ def watch(ctx: click.Context, start: str | None, alerts_file: Path | None, webho
 
     Reads Atlas's entity notifications from Kafka (atlas.kafka.bootstrap.servers, as for the kafka
     transport, or ATLAS_KAFKA_BOOTSTRAP_SERVERS). A model is re-checked in every release context recorded
-    on it by `atlas-ml check`; a model never checked with --record is not watched."""
+    on it by `atlas-ml check`; a model never checked with --record is not watched. Also re-checks models
+    whose accepted risk expired (looked for at start and each new UTC day), and puts back derived tags removed
+    by hand (a dataset's Retracted, a model's ReleaseVerdict), with an alert line saying so."""
     from atlas_mlplugin.cli.connection import client_of
     from atlas_mlplugin.policy.rules import load_policy
     from atlas_mlplugin.transport.settings import load_kafka_settings
@@ -70,4 +72,5 @@ def watch(ctx: click.Context, start: str | None, alerts_file: Path | None, webho
         if alerts_file:
             stream.close()
     click.echo(f"{totals.records} notifications, {totals.models} model re-checks, {totals.changed} verdicts "
-               f"changed, {totals.rest_calls} REST calls", err=True)
+               f"changed, {totals.restored} tags restored, {totals.rest_calls} REST calls ({totals.write_calls} "
+               f"writing; at most {totals.largest_batch_calls} for one batch of {totals.batches})", err=True)

@@ -29,6 +29,7 @@ from atlas_mlplugin.server.launcher import LocalAtlas
 
 SCENES = "file:///data/street-scenes/v2"
 CAPTIONS = "file:///data/open-captions/v1"
+FINE_TUNED = "file:///models/scene-captioner/1.0"  # story.yaml: fine-tuned from scene-base
 CHATS_ANON = "file:///data/support-chats-anon/2024-q1"
 
 
@@ -173,7 +174,8 @@ def main() -> int:
     report = apply(client)
     say(f"   {len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} up to date")
 
-    say("\n2. Describe the data once, as code: licenses, consent, datasets, an attested anonymization")
+    say("\n2. Describe the data once, as code: licenses, consent, datasets, an attested anonymization,\n"
+        "   a base model and a model fine-tuned from it")
     with resources.as_file(resources.files("atlas_mlplugin.demo").joinpath("story.yaml")) as story:
         atlas_ml("apply", str(story))
 
@@ -189,6 +191,12 @@ def main() -> int:
         detail = tag.attributes.get("licenseId") or ",".join(tag.attributes.get("categories") or [])
         say(f"   {tag.type_name:<20} {detail:<26} {origin}")
     say("   (support-chats' PersonalData stopped at the attested anonymization step)")
+
+    say("\n   A fine-tuned model inherits from its base model: scene-captioner (story.yaml) starts from scene-base")
+    for tag in tags_of(registry.client, FINE_TUNED):
+        if tag.type_name == "NonCommercial":
+            say(f"   {tag.type_name:<20} {tag.attributes.get('licenseId') or '':<26} from {tag.source_qualified_name}")
+            say(f"   {'':<20} via {' -> '.join(tag.path)}")
 
     say("\n5. The lineage behind it")
     atlas_ml("lineage", model_qn)

@@ -12,10 +12,12 @@ from atlas_mlplugin import naming
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.errors import AtlasRequestError
 from atlas_mlplugin.governance.bulk import BulkWriter, Write
+from atlas_mlplugin.governance.inputs import resolve_inputs
 from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import evaluation as ev
 from atlas_mlplugin.mapping import names as n
+from atlas_mlplugin.mapping.openlineage import is_placeholder
 from atlas_mlplugin.mapping.tags import (
     CONSENT_TAG_TYPES,
     DERIVED_TAG_TYPES,
@@ -312,33 +314,45 @@ class GovernanceRegistry:
                 raise
 
     def record_training_run(self, run: TrainingRunSpec, input_types: dict[str, str] | None = None) -> str:
-        """Upsert the run (a Process from its input datasets to its models) and the models.
+        """Upsert the run (a Process from its inputs to its models) and the models.
 
-        An input nobody registered becomes an ml_dataset with no known license, so the model carries
-        UnknownLicense from it rather than silently looking clean; a run with inputs nobody could name, or
-        none at all, carries IncompleteLineage to its models until its inputs are recorded. The inputs are
-        looked up in bulk, and a run with many is written in parts (bulk.py: one POST with 1,000 tagged inputs
+        Inputs may be datasets or models (a base model, a teacher: governance/inputs.py), looked up in one bulk
+        request for both types; a model input becomes a model -> run edge, so its tags reach the outputs. An
+        input nobody registered becomes an ml_dataset (an ml_model when the run names it in model_inputs) with no
+        known license, so the model carries UnknownLicense from it rather than silently looking clean; a run with
+        inputs nobody could name, or none at all, carries IncompleteLineage to its models until its inputs are
+        recorded. A run with many inputs is written in parts (bulk.py: one POST with 1,000 tagged inputs
         outran the read timeout)."""
-        input_types = dict(input_types or {})
-        untyped = [qn for qn in dict.fromkeys(run.inputs) if qn not in input_types]
-        found = self.client.find_entities(n.ML_DATASET, untyped) if untyped else {}
-        missing = [qn for qn in untyped if qn not in found]
+        given = dict(input_types or {})
+        outputs = [m.qualified_name for m in run.outputs]
+        resolved = resolve_inputs(self.client, [qn for qn in run.inputs if qn not in given],
+                                  models=set(run.model_inputs), also=outputs)
+        # An output some run read as a base model before it was recorded: its origin is known now, so its
+        # "no known license" placeholder tag goes once the run is written.
+        was_placeholder = [str(e["guid"]) for qn, e in resolved.also.items()
+                           if e.get("typeName") == n.ML_MODEL and is_placeholder(e)]
+        types = resolved.types | given
+        missing = resolved.missing_datasets + resolved.missing_models
         if missing:
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-            log.warning("training run %s reads %d dataset(s) nobody registered, recorded with no known license: "
+            log.warning("training run %s reads %d input(s) nobody registered, recorded with no known license: "
                         "%s", run.run_id, len(missing), shown)
         # A placeholder is written only if its name is still missing under its write lock (bulk.py), so it
-        # neither doubles nor overwrites a dataset another process registers meanwhile.
-        writes = [Write(em.placeholder_dataset_entity(qn, naming.display_name(qn), f"training run {run.run_id}"),
+        # neither doubles nor overwrites a dataset or model another process registers meanwhile.
+        writes = [Write(em.placeholder_input_entity(types[qn], qn, naming.display_name(qn),
+                                                    f"training run {run.run_id}"),
                         placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True) for qn in missing]
         with self.client.writing([run.qualified_name]):  # entity and tags as one write
             existing = self.client.find_entities(n.ML_TRAINING_RUN, [run.qualified_name]).get(run.qualified_name)
-            writes.append(Write(em.training_run_entity(run, input_types),
+            writes.append(Write(em.training_run_entity(run, types),
                                 incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
                                 LINEAGE_TAG_TYPES, existing,
                                 before=[em.model_entity(m.fingerprinted()) for m in run.outputs],
-                                input_tags={qn: len(e.get("classifications") or []) for qn, e in found.items()}))
+                                input_tags={qn: len(e.get("classifications") or [])
+                                            for qn, e in resolved.found.items()}))
             guids = BulkWriter(self.client, self).write(writes)
+        for guid in was_placeholder:
+            self.drop_placeholder_tag(guid)
         return guids[(n.ML_TRAINING_RUN, run.qualified_name)]
 
     def sync_lineage_tags(self, process_guid: str, desired: list[Classification], *, created: bool) -> None:

@@ -5,6 +5,10 @@
         save(model, "out/model.pt")
         run.set_model(path="out/model.pt", name="classifier")
 
+A fine-tune names the model it starts from: `track_training(..., base_model="hf://meta-llama/Llama-3.1-8B")`
+(or `run.add_input(name, model=True)`, e.g. the teacher of a distillation). The base model becomes an input of
+the run, so its license terms and everything upstream of it reach the new model.
+
 or as a decorator (`current_run()` gives the run inside). It records inputs, parameters, code revision
 (git), start and end, status (FAILED when the body raises; the exception still propagates) and the model
 artifact (path, sha256) as ml_training_run -> ml_model. It never raises into the training code and never
@@ -58,12 +62,16 @@ def code_revision(directory: Path | None = None) -> str | None:
 class TrainingRun:
     """What the training code tells us while it runs."""
 
-    def __init__(self, name: str, run_id: str, inputs: list[str], params: dict[str, Any]) -> None:
+    def __init__(self, name: str, run_id: str, inputs: list[str], params: dict[str, Any],
+                 base_models: list[str] | None = None) -> None:
         self.name = name
         self.run_id = run_id
         self.inputs: list[str] = []
+        self.model_inputs: list[str] = []
         for qualified_name in inputs:
             self.add_input(qualified_name)
+        for qualified_name in base_models or []:
+            self.add_input(qualified_name, model=True)
         self.params = {k: str(v) for k, v in params.items()}
         self.models: list[ModelSpec] = []
 
@@ -74,12 +82,17 @@ class TrainingRun:
         for key, value in params.items():
             self.log_param(key, value)
 
-    def add_input(self, qualified_name: str) -> None:
-        """A dataset the run read: a qualifiedName, or a local path (relative paths are taken from the working
-        directory now), named as naming.py names it, so each dataset is one input however it is spelled."""
+    def add_input(self, qualified_name: str, *, model: bool = False) -> None:
+        """A dataset or model the run read: a qualifiedName, or a local path (relative paths are taken from the
+        working directory now), named as naming.py names it, so each input is one however it is spelled.
+
+        An input Atlas holds as an ml_model is recorded as a model wherever it is named; `model=True` (a base
+        model, a teacher) records it as a model even before Atlas has it (then with no known license)."""
         qualified_name = naming.from_user(qualified_name)
         if qualified_name not in self.inputs:
             self.inputs.append(qualified_name)
+        if model and qualified_name not in self.model_inputs:
+            self.model_inputs.append(qualified_name)
 
     def set_model(self, *, path: str | Path | None = None, name: str | None = None,
                   qualified_name: str | None = None, type_of_model: str | None = None,
@@ -98,9 +111,12 @@ class TrainingRun:
 class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the call site, like contextlib's
     def __init__(self, name: str, *, inputs: list[str] | None = None, params: dict[str, Any] | None = None,
                  purpose: str | None = None, framework: str | None = None, run_id: str | None = None,
-                 deliverer: Deliverer | None = None) -> None:
+                 base_model: str | list[str] | None = None, deliverer: Deliverer | None = None) -> None:
+        """`base_model`: the model(s) this run fine-tunes or distils from (qualifiedNames, e.g. hf://org/name,
+        or local paths), recorded as inputs of the run."""
         self.name = name
         self._inputs = inputs or []
+        self._base_models = [base_model] if isinstance(base_model, str) else list(base_model or [])
         self._params = params or {}
         # Checked here, before training starts: a misspelt purpose found at the end would lose the run's record.
         self._purpose = canonical_purpose(purpose) if purpose is not None else None
@@ -114,7 +130,8 @@ class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the c
 
     def __enter__(self) -> TrainingRun:
         # A fresh run per entry, so a decorated function called twice records two runs.
-        self.run = TrainingRun(self.name, self._run_id or uuid.uuid4().hex, self._inputs, self._params)
+        self.run = TrainingRun(self.name, self._run_id or uuid.uuid4().hex, self._inputs, self._params,
+                               self._base_models)
         self._started = datetime.now(timezone.utc)
         self._revision = code_revision()  # once per run: both records name the same code
         self._token = _current.set(self.run)
@@ -140,7 +157,7 @@ class track_training(ContextDecorator):  # noqa: N801 - reads as a verb at the c
             # that did not complete names no file to fingerprint (it may never have been written).
             models = [m if status == "COMPLETED" else m.model_copy(update={"local_path": None}) for m in run.models]
             spec = TrainingRunSpec(
-                run_id=run.run_id, name=run.name, inputs=run.inputs, outputs=models,
+                run_id=run.run_id, name=run.name, inputs=run.inputs, model_inputs=run.model_inputs, outputs=models,
                 status=status,  # type: ignore[arg-type]
                 start_time=self._started, end_time=ended, code_revision=self._revision,
                 processing_purpose=self._purpose, hyperparameters=run.params, framework=self._framework,

@@ -204,6 +204,20 @@ def placeholder_dataset_entity(qualified_name: str, name: str, reader: str) -> E
         n.DESCRIPTION: f"Not described yet: recorded because {reader} read it."}}
 
 
+def placeholder_model_entity(qualified_name: str, name: str, reader: str) -> Entity:
+    """A model nobody described that `reader` (a training run) started from, e.g. a base model: no known license."""
+    return {"typeName": n.ML_MODEL, "attributes": {
+        n.QUALIFIED_NAME: qualified_name, n.NAME: name,
+        n.DESCRIPTION: f"Not described yet: recorded because {reader} read it."}}
+
+
+def placeholder_input_entity(type_name: str, qualified_name: str, name: str, reader: str) -> Entity:
+    """The placeholder for an input nobody registered: a model (a base model, a teacher) or a dataset."""
+    if type_name == n.ML_MODEL:
+        return placeholder_model_entity(qualified_name, name, reader)
+    return placeholder_dataset_entity(qualified_name, name, reader)
+
+
 def retraction_update_entity(qualified_name: str, name: str, retraction: Retraction) -> Entity:
     """A partial upsert of a dataset's retraction fields: bulk upsert leaves attributes it is not sent as
     they are (mandatory ones, like name, must still be present)."""

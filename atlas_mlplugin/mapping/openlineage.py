@@ -4,6 +4,11 @@ A terminal event becomes one Process between its datasets: an `ml_training_run` 
 `atlasMl` run facet (a Spark ML fit), else an `ml_spark_process`; its outputs are `ml_model`s or
 `ml_dataset`s. Dataset names come from naming.py (OLDataset.qualified_name).
 
+An input whose name is the qualifiedName of an ml_model (in Atlas, or written by an earlier event of the batch)
+is that model: a fine-tune that reads the saved base model from s3://bucket/models/base is a model -> run edge, so
+the base model's tags reach what the job makes. The name decides, as for datasets: producers name a model read
+from storage exactly as the save that recorded it did (naming.py), and no standard facet marks a model input.
+
 A batch of events becomes one plan (`plan_batch`): the entities to upsert and the tag changes an upsert cannot
 make. Both transports write that one plan (openlineage/ingest.py over REST, transport/lineage.py as hook
 notifications), so they derive the same entities from the same events by construction.
@@ -102,9 +107,9 @@ class EventStep:
         return (str(self.process["typeName"]), str(self.process["attributes"][n.QUALIFIED_NAME]))
 
     def lookups(self) -> list[EntityKey]:
-        """(type, qualifiedName) of everything the event looks up."""
-        return ([(n.ML_DATASET, qn) for qn in self.inputs] + [(self.kind, qn) for qn in self.outputs]
-                + [self.process_key])
+        """(type, qualifiedName) of everything the event looks up; an input may be a dataset or a model."""
+        return ([(n.ML_DATASET, qn) for qn in self.inputs] + [(n.ML_MODEL, qn) for qn in self.inputs]
+                + [(self.kind, qn) for qn in self.outputs] + [self.process_key])
 
 
 def event_step(event: RunEvent) -> EventStep:
@@ -156,8 +161,12 @@ def plan_batch(steps: list[EventStep], existing: dict[EntityKey, dict[str, Any]]
     process_tags: dict[EntityKey, list[Classification]] = {}
     unregistered: list[str] = []
     for step in steps:
+        models: set[str] = set()  # inputs that are models: the process reads them as such
         for qn in step.inputs:
             key = (n.ML_DATASET, qn)
+            if key not in existing and ((n.ML_MODEL, qn) in existing or (n.ML_MODEL, qn) in datasets):
+                models.add(qn)
+                continue
             if key not in existing and key not in datasets:
                 datasets[key] = placeholder_dataset_entity(qn, display_name(qn), step.reader)
                 tagged.add(key)
@@ -173,7 +182,10 @@ def plan_batch(steps: list[EventStep], existing: dict[EntityKey, dict[str, Any]]
                 datasets[key] = dataset_stub_entity(step.kind, qn, display_name(qn))
         key = step.process_key
         before = processes.get(key, {"typeName": key[0], "attributes": {}})
-        processes[key] = {"typeName": key[0], "attributes": {**before["attributes"], **step.process["attributes"]}}
+        attributes = dict(step.process["attributes"])
+        if models:
+            attributes[n.INPUTS] = [object_id(n.ML_MODEL if qn in models else n.ML_DATASET, qn) for qn in step.inputs]
+        processes[key] = {"typeName": key[0], "attributes": {**before["attributes"], **attributes}}
         process_tags[key] = step.tags
     entities = []
     for key, entity in datasets.items():

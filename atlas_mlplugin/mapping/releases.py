@@ -86,6 +86,8 @@ class ReleaseDecision:
     # The model's other release contexts as last recorded, so that its page explains all of them, not only
     # the one checked last (the caller reads them; empty: this one only).
     other_contexts: tuple[ContextVerdict, ...] = ()
+    # The release's purpose (a purpose term), kept so that `watch` re-checks with the same one.
+    purpose: str | None = None
 
     @property
     def terms(self) -> str:
@@ -211,7 +213,7 @@ def verdict_entities(decision: ReleaseDecision) -> list[Entity]:
             n.QUALIFIED_NAME: decision.release_qualified_name,
             n.NAME: f"{decision.model_name}: {decision.audience} {decision.terms}",
             n.DESCRIPTION: decision.summary, "audience": decision.audience, "commercial": decision.commercial,
-            "ships": sorted(decision.ships), "verdict": decision.verdict,
+            "ships": sorted(decision.ships), "purpose": decision.purpose, "verdict": decision.verdict,
             "findingsJson": bounded_findings(decision.findings_json), "checkedTime": checked},
          "relationshipAttributes": {
              n.RELEASE_MODEL: object_id(n.ML_MODEL, decision.model),

@@ -238,7 +238,14 @@ class ModelSpec(_Spec):
 class TrainingRunSpec(_Spec):
     run_id: AtlasName  # its qualifiedName is ml-run:<run_id>
     name: str
-    inputs: list[QualifiedName] = Field(description="qualifiedNames of the datasets the run read")
+    inputs: list[QualifiedName] = Field(description="qualifiedNames of what the run read: datasets, and models it "
+                                        "started from (a base model to fine-tune, a teacher to distil); an input "
+                                        "found in Atlas as an ml_model becomes a model -> run edge, so the base "
+                                        "model's tags reach the outputs")
+    model_inputs: list[QualifiedName] = Field(default_factory=list, description="Which inputs are models (base "
+                                              "models, teachers): recorded as models even before Atlas has one by "
+                                              "that name (then a placeholder with no known license). Added to "
+                                              "inputs when missing there")
     unresolved_inputs: list[str] = Field(default_factory=list, description="What the run read that could not be "
                                          "named (e.g. a checkpointed DataFrame), and why; marks its lineage "
                                          "incomplete until the inputs are recorded")
@@ -252,6 +259,14 @@ class TrainingRunSpec(_Spec):
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     framework: str | None = None
     error_message: str | None = None
+
+    @model_validator(mode="after")
+    def _model_inputs_are_inputs(self) -> TrainingRunSpec:
+        # A base model given only as a model input is still read by the run: one list of inputs for the edges.
+        missing = [qn for qn in self.model_inputs if qn not in self.inputs]
+        if missing:
+            self.inputs = [*self.inputs, *missing]
+        return self
 
     @property
     def qualified_name(self) -> str:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.errors import AtlasNotFoundError
 from atlas_mlplugin.governance.registry import GovernanceRegistry
+from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
+from atlas_mlplugin.mapping.entities import Entity
 from atlas_mlplugin.mapping.releases import (
     ContextVerdict,
     FindingRecord,
@@ -20,8 +23,10 @@ from atlas_mlplugin.mapping.releases import (
     verdict_entities,
     verdict_tag,
 )
+from atlas_mlplugin.mapping.tags import Classification
 from atlas_mlplugin.mapping.timestamps import from_millis
 from atlas_mlplugin.policy.model import CheckReport, Finding
+from atlas_mlplugin.reads.entities import count_requests, entities_by_guid
 from atlas_mlplugin.scrubbing import logger
 
 log = logger(__name__)
@@ -87,7 +92,7 @@ def decision_of(report: CheckReport, model_name: str | None = None,
         commercial=report.context.commercial, ships=tuple(sorted(report.context.ships)), verdict=report.verdict,
         summary=summary(report), checked_at=report.checked_at,
         findings_json=json.dumps([f.model_dump(mode="json") for f in report.findings], separators=(",", ":")),
-        attribution_notice=attribution_notice(report),
+        attribution_notice=attribution_notice(report), purpose=report.context.purpose,
         findings=tuple(finding_record(f) for f in report.findings), other_contexts=other_contexts)
 
 
@@ -141,3 +146,142 @@ def write_back(client: AtlasClient, report: CheckReport, *, model_name: str | No
                                        decision.release_qualified_name)
     registry.sync_derived_tags(report.model_guid, [verdict_tag(decision)], frozenset({n.RELEASE_VERDICT}))
     return release_guid
+
+
+# --- many reports at once (watch) -------------------------------------------------------------------------
+ENTITIES_PER_WRITE = 100  # entities per POST /v2/entity/bulk, as ingest batches them
+TAGS_PER_WRITE = 100  # models per POST /v2/entity/bulk/setClassifications (and per bulk re-read)
+SET_CLASSIFICATIONS = "/v2/entity/bulk/setClassifications"
+_CLASSIFICATION_FIELDS = ("typeName", "attributes", "propagate", "removePropagationsOnEntityDelete",
+                          "validityPeriods")
+
+
+@dataclass
+class WriteBackStats:
+    rest_calls: int = 0
+    entity_writes: int = 0  # POST /v2/entity/bulk
+    tag_writes: int = 0  # POST /v2/entity/bulk/setClassifications
+    one_by_one: int = 0  # models whose tag was written on its own (see write_back_many)
+
+
+def _last_per_key(groups: list[list[Entity]]) -> list[list[Entity]]:
+    """Each (type, qualifiedName) once, where it last occurs: a model re-checked in two release contexts
+    shows the later one's verdict, as two write_back calls in that order would leave it."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[list[Entity]] = []
+    for group in reversed(groups):
+        mine = []
+        for entity in reversed(group):
+            key = (entity["typeName"], str((entity.get("attributes") or {}).get(n.QUALIFIED_NAME)))
+            if key not in seen:
+                seen.add(key)
+                mine.append(entity)
+        kept.append(list(reversed(mine)))
+    return list(reversed(kept))
+
+
+def _context_of(decision: ReleaseDecision) -> ContextVerdict:
+    return ContextVerdict(audience=decision.audience, commercial=decision.commercial, verdict=decision.verdict,
+                          findings=decision.findings, checked_at=decision.checked_at, summary=decision.summary,
+                          release_qualified_name=decision.release_qualified_name)
+
+
+def _with_other_contexts(client: AtlasClient, decisions: list[ReleaseDecision], model_guids: list[str]
+                         ) -> list[ReleaseDecision]:
+    """Each decision with its model's other release contexts (as write_back's other_contexts gives them), read
+    in bulk: the models' releases as recorded, overridden by the contexts this batch decides, so a model's page
+    keeps explaining every context after a bulk re-check. Two bulk reads per ENTITIES_PER_WRITE models."""
+    guids = list(dict.fromkeys(model_guids))
+    models = entities_by_guid(client, guids, relationships=True)
+    release_guids = [r["guid"] for m in models.values()
+                     for r in (m.get("relationshipAttributes") or {}).get(n.MODEL_RELEASES) or []
+                     if r.get("guid") and r.get("relationshipStatus", "ACTIVE") == "ACTIVE"]
+    releases = entities_by_guid(client, release_guids)
+    recorded: dict[str, dict[str, ContextVerdict]] = {}
+    for guid, model in models.items():
+        mine: dict[str, ContextVerdict] = {}
+        for ref in (model.get("relationshipAttributes") or {}).get(n.MODEL_RELEASES) or []:
+            release = releases.get(ref.get("guid") or "")
+            if release is None or release.get("status", "ACTIVE") != "ACTIVE":
+                continue
+            context = recorded_context(release.get("attributes") or {})
+            if context is not None and context.release_qualified_name:
+                mine[context.release_qualified_name] = context
+        recorded[guid] = mine
+    for decision, guid in zip(decisions, model_guids, strict=True):
+        recorded.setdefault(guid, {})[decision.release_qualified_name] = _context_of(decision)
+    return [replace(decision, other_contexts=tuple(c for qn, c in recorded[guid].items()
+                                                   if qn != decision.release_qualified_name))
+            for decision, guid in zip(decisions, model_guids, strict=True)]
+
+
+def write_back_many(client: AtlasClient, reports: Sequence[tuple[CheckReport, str | None]]) -> WriteBackStats:
+    """write_back for many (report, model name) pairs in a bounded number of requests: the release entities
+    and models' verdict attributes (whatever mapping/releases.py `verdict_entities` builds) in bulk POSTs of
+    up to ENTITIES_PER_WRITE entities, one report's entities never split across two; then the models'
+    ReleaseVerdict tags through Atlas's bulk setClassifications, TAGS_PER_WRITE models a request.
+
+    setClassifications makes an entity's own tags exactly the list it is sent (it deletes the others), so each
+    model's own tags are re-read in bulk just before and sent back unchanged beside the new verdict; a model
+    owning a tag that propagates is written on its own (sync_known_tags), since re-sending that tag would
+    update its copies on everything downstream. Models whose tag already says the verdict are skipped."""
+    stats = WriteBackStats()
+    with count_requests(client) as calls:
+        decisions = _with_other_contexts(client, [decision_of(report, name) for report, name in reports],
+                                         [report.model_guid for report, _ in reports])
+        groups = _last_per_key([verdict_entities(d) for d in decisions])
+        batch: list[Entity] = []
+        for group in groups:
+            if batch and len(batch) + len(group) > ENTITIES_PER_WRITE:
+                client.upsert_entities(em.link_within_batch(batch))
+                stats.entity_writes += 1
+                batch = []
+            batch.extend(group)
+        if batch:
+            client.upsert_entities(em.link_within_batch(batch))
+            stats.entity_writes += 1
+
+        wanted: dict[str, Classification] = {}
+        for report, decision in zip((r for r, _ in reports), decisions, strict=True):
+            wanted[report.model_guid] = verdict_tag(decision)  # the last context written, as above
+        registry = GovernanceRegistry(client)
+        guids = list(wanted)
+        for start in range(0, len(guids), TAGS_PER_WRITE):
+            chunk = guids[start:start + TAGS_PER_WRITE]
+            found = client.get_entities(chunk, min_ext_info=True, ignore_relationships=True).get("entities") or []
+            headers: dict[str, Any] = {}
+            for entity in found:
+                guid = entity["guid"]
+                if entity.get("status") == "DELETED":
+                    continue
+                classifications = entity.get("classifications") or []
+                own = [c for c in classifications if (c.get("entityGuid") or guid) == guid]
+                tag = wanted[guid]
+                current = next((c for c in own if c["typeName"] == n.RELEASE_VERDICT), None)
+                if current is not None and all((current.get("attributes") or {}).get(k) == v
+                                               for k, v in tag["attributes"].items()):
+                    continue
+                if any(c.get("propagate") for c in own if c["typeName"] != n.RELEASE_VERDICT):
+                    registry.sync_known_tags(guid, classifications, [tag], frozenset({n.RELEASE_VERDICT}))
+                    stats.one_by_one += 1
+                    continue
+                kept = [{k: c[k] for k in _CLASSIFICATION_FIELDS if k in c} | {"entityGuid": guid}
+                        for c in own if c["typeName"] != n.RELEASE_VERDICT]
+                # Atlas finds the entity by its type and qualifiedName, not by the map's guid
+                qualified_name = (entity.get("attributes") or {}).get(n.QUALIFIED_NAME)
+                headers[guid] = {"guid": guid, "typeName": entity["typeName"],
+                                 "attributes": {n.QUALIFIED_NAME: qualified_name},
+                                 "classifications": [*kept, {**tag, "entityGuid": guid}]}
+            if not headers:
+                continue
+            outcome = client.request("POST", SET_CLASSIFICATIONS, json={"guidHeaderMap": headers}) or []
+            stats.tag_writes += 1
+            # Atlas answers one line per entity, "<op>:<guid>:...:(Done)"; one it could not change is
+            # written on its own, which raises with Atlas's reason if it fails again.
+            failed = {str(line).split(":")[1] for line in outcome
+                      if "(Done)" not in str(line) and str(line).count(":") > 1} & headers.keys()
+            for guid in sorted(failed):
+                registry.sync_derived_tags(guid, [wanted[guid]], frozenset({n.RELEASE_VERDICT}))
+                stats.one_by_one += 1
+    stats.rest_calls = calls[0]
+    return stats

@@ -6,7 +6,14 @@ Delta and Iceberg tables), named by naming.py as the Spark listener names them, 
 Atlas datasets as the ETL lineage. Leaves no one can name (a checkpointed or in-memory DataFrame) are logged
 and recorded as unresolved inputs, which marks the run's lineage incomplete rather than clean. The model
 output is known when the model is saved; the run is then recorded again with the model (an idempotent
-upsert). Like track_training, it never raises into the training code and never waits
+upsert).
+
+A fit that starts from a trained model (a loaded PipelineModel as a stage of the new Pipeline, or a loaded model
+as an estimator's parameter, e.g. an initial model) reads that model: models loaded with `Model.load(path)` are
+remembered by path, named as a save of that path names its model (naming.from_path), so the new run's input is
+the ml_model an earlier autologged save recorded, and the base model's tags reach the new model.
+
+Like track_training, it never raises into the training code and never waits
 on Atlas: writes go through the spool-backed deliverer, the default one (hooks/training.py default_deliverer)
 unless one is given, so the configured transport (ATLAS_ML_TRANSPORT: REST or Atlas's Kafka) applies here too.
 """
@@ -33,6 +40,7 @@ log = logger(__name__)
 _inside_fit: contextvars.ContextVar[bool] = contextvars.ContextVar("atlas_ml_inside_fit", default=False)
 _runs: weakref.WeakKeyDictionary[Any, TrainingRunSpec] = weakref.WeakKeyDictionary()
 _originals: dict[str, Any] = {}
+_loaded: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # loaded model -> its qualifiedName
 _deliverer: Deliverer | None = None
 
 
@@ -57,6 +65,50 @@ def _params(estimator: Any) -> dict[str, str]:
         return {}
 
 
+def _models_read(estimator: Any) -> list[str]:
+    """qualifiedNames of the loaded models a fit starts from: stages of a Pipeline (nested ones too) and
+    parameter values (an initial model). Models made in this process and never saved have no name: not listed."""
+    found: list[str] = []
+    todo = [estimator]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        with contextlib.suppress(TypeError):
+            name = _loaded.get(current)
+            if name is not None and current is not estimator:
+                found.append(name)
+                continue  # its own stages were loaded with it (under its path): the model is the input
+        with contextlib.suppress(Exception):
+            todo += list(current.getStages()) if hasattr(current, "getStages") else []
+        with contextlib.suppress(Exception):
+            todo += [v for v in current.extractParamMap().values() if not isinstance(v, (str, int, float, bool))]
+        with contextlib.suppress(Exception):
+            todo += list(getattr(current, "stages", None) or [])  # a PipelineModel's fitted stages
+    return list(dict.fromkeys(found))
+
+
+def _wrap_load(original: Any) -> Any:
+    """MLReadable.load (a classmethod) that remembers a loaded model's path."""
+    function = original.__func__
+
+    @functools.wraps(function)
+    def load(cls: Any, path: str) -> Any:
+        instance = function(cls, path)
+        try:
+            from pyspark.ml.base import Model
+
+            if isinstance(instance, Model):
+                _loaded[instance] = naming.from_path(path).qualified_name
+        except Exception:  # noqa: BLE001 - lineage capture must never break training
+            log.debug("atlas-mlplugin: cannot remember the model loaded from %s", path, exc_info=True)
+        return instance
+
+    return classmethod(load)
+
+
 def _submit(spec: TrainingRunSpec) -> None:
     try:
         deliverer = _deliverer
@@ -77,8 +129,12 @@ def _wrap_fit(original: Any) -> Any:
         token = _inside_fit.set(True)
         started = datetime.now(timezone.utc)
         sources = _sources(dataset, f"{type(self).__name__}.fit")
+        try:
+            models = _models_read(self)
+        except Exception:  # noqa: BLE001 - lineage capture must never break training
+            models = []
         spec = TrainingRunSpec(run_id=uuid.uuid4().hex, name=f"{type(self).__name__}.fit", inputs=sources.names,
-                               unresolved_inputs=sources.unresolved, start_time=started,
+                               model_inputs=models, unresolved_inputs=sources.unresolved, start_time=started,
                                hyperparameters=_params(self), framework="pyspark.ml")
         try:
             model = original(self, dataset, params)
@@ -137,6 +193,7 @@ def _watch_saves(model: Any) -> None:
 def autolog(*, deliverer: Deliverer | None = None) -> None:
     """Record every PySpark ML fit (and the saved model) from now on; idempotent."""
     from pyspark.ml.base import Estimator
+    from pyspark.ml.util import MLReadable
 
     global _deliverer
     _deliverer = deliverer
@@ -144,10 +201,14 @@ def autolog(*, deliverer: Deliverer | None = None) -> None:
         return
     _originals["fit"] = Estimator.fit
     Estimator.fit = _wrap_fit(Estimator.fit)  # type: ignore[method-assign]
+    _originals["load"] = MLReadable.__dict__["load"]
+    MLReadable.load = _wrap_load(_originals["load"])  # type: ignore[method-assign, assignment]
 
 
 def disable_autolog() -> None:
     from pyspark.ml.base import Estimator
+    from pyspark.ml.util import MLReadable
 
     if _originals:
         Estimator.fit = _originals.pop("fit")  # type: ignore[method-assign]
+        MLReadable.load = _originals.pop("load")  # type: ignore[method-assign]

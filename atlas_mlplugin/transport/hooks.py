@@ -49,6 +49,7 @@ from atlas_mlplugin.delivery.handler import apply_op
 from atlas_mlplugin.delivery.operations import OpKind
 from atlas_mlplugin.delivery.spool import SpoolOp
 from atlas_mlplugin.errors import NotRegisteredError
+from atlas_mlplugin.governance.inputs import resolve_inputs
 from atlas_mlplugin.governance.registry import GovernanceRegistry
 from atlas_mlplugin.mapping import entities as em
 from atlas_mlplugin.mapping import names as n
@@ -92,15 +93,18 @@ def dataset_batch(ds: DatasetSpec, lic: DataLicense, consents: list[ConsentRecor
     return [em.license_entity(lic), with_tags(dataset, derived_tags(ds, lic, consents) if new else [])]
 
 
-def training_run_batch(run: TrainingRunSpec, unregistered: Iterable[str], *, new: bool) -> list[Entity]:
+def training_run_batch(run: TrainingRunSpec, unregistered: Iterable[str], *, new: bool,
+                       input_types: dict[str, str] | None = None) -> list[Entity]:
     """record_training_run's entities: a placeholder (UnknownLicense) per unregistered input, the models, and the
-    run, with IncompleteLineage when it is `new` and its inputs are not all known. Models come fingerprinted."""
+    run, with IncompleteLineage when it is `new` and its inputs are not all known. Models come fingerprinted.
+    `input_types`: the Atlas type of each input (governance/inputs.py; a model input is an ml_model)."""
+    types = input_types or {}
     reader = f"training run {run.run_id}"
-    batch = [with_tags(em.placeholder_dataset_entity(name, display_name(name), reader), placeholder_tags(name))
-             for name in unregistered]
+    batch = [with_tags(em.placeholder_input_entity(types.get(name, n.ML_DATASET), name, display_name(name), reader),
+                       placeholder_tags(name)) for name in unregistered]
     batch += [em.model_entity(m) for m in run.outputs]
     tags = incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs) if new else []
-    batch.append(with_tags(em.training_run_entity(run, {}), tags))
+    batch.append(with_tags(em.training_run_entity(run, types), tags))
     return batch
 
 
@@ -334,9 +338,13 @@ class KafkaOpHandler:
     def record_training_run(self, run: TrainingRunSpec) -> None:
         run = run.model_copy(update={"outputs": [m.fingerprinted() for m in run.outputs]})
         with self.client.writing([*run.inputs, run.qualified_name]):
+            # Inputs in flight are of the type they were published as; the others are looked up, datasets and
+            # models at once (a base model is a model -> run edge).
             unseen = [name for name in run.inputs if name not in self._pending]
-            found = self.client.find_entities(n.ML_DATASET, unseen) if unseen else {}
-            unregistered = [name for name in unseen if name not in found]
+            resolved = resolve_inputs(self.client, unseen, models=set(run.model_inputs))
+            types = resolved.types | {name: self._pending[name].type_name for name in run.inputs
+                                      if name in self._pending}
+            unregistered = resolved.missing_datasets + resolved.missing_models
             if unregistered:
                 log.warning("training run %s reads %d dataset(s) nobody registered, recorded with no known license "
                             "(UnknownLicense): %s", run.run_id, len(unregistered), ", ".join(unregistered[:3])
@@ -345,7 +353,8 @@ class KafkaOpHandler:
             guid = self._lookup(n.ML_TRAINING_RUN, run.qualified_name, tags)
             if guid is not None:  # it exists: IncompleteLineage is synced over REST (first, as for datasets)
                 self.registry.sync_lineage_tags(guid, tags, created=False)
-            self._publish(training_run_batch(run, unregistered, new=guid is None), [run.qualified_name] if guid else [],
+            self._publish(training_run_batch(run, unregistered, new=guid is None, input_types=types),
+                          [run.qualified_name] if guid else [],
                           new=[*unregistered, *([] if guid else [run.qualified_name])])
 
 

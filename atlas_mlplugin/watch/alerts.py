@@ -39,6 +39,37 @@ class VerdictAlert(BaseModel):
     def to_json(self) -> str:
         return self.model_dump_json()
 
+    @property
+    def subject(self) -> str:
+        return self.model
+
+
+class TagAlert(BaseModel):
+    """A tag that follows from facts was removed by hand: restored from those facts (`derived_tag_restored`),
+    or only reported when watch cannot re-derive it (`derived_tag_removed`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["derived_tag_restored", "derived_tag_removed"]
+    entity: str  # qualifiedName
+    entity_guid: str
+    entity_type: str
+    tag: str
+    facts: str  # what the tag follows from
+    checked_at: datetime
+    event_time: datetime | None = None
+    text: str
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @property
+    def subject(self) -> str:
+        return self.entity
+
+
+Alert = VerdictAlert | TagAlert
+
 
 def alert_text(model: str, audience: str, commercial: bool, previous: str | None, verdict: str,
                summary: str, sources: list[str]) -> str:
@@ -51,7 +82,7 @@ def alert_text(model: str, audience: str, commercial: bool, previous: str | None
 
 
 class AlertSink(Protocol):
-    def send(self, alert: VerdictAlert) -> None: ...
+    def send(self, alert: Alert) -> None: ...
 
 
 class AlertDeliveryError(AtlasMlError):
@@ -64,7 +95,7 @@ class JsonLinesSink:
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
-    def send(self, alert: VerdictAlert) -> None:
+    def send(self, alert: Alert) -> None:
         self.stream.write(alert.to_json() + "\n")
         self.stream.flush()
 
@@ -82,7 +113,7 @@ class WebhookSink:
         self.backoff, self.max_backoff, self.sleep = backoff, max_backoff, sleep
         self.session = session or requests.Session()
 
-    def send(self, alert: VerdictAlert) -> None:
+    def send(self, alert: Alert) -> None:
         body = json.loads(alert.to_json())
         problem = ""
         for attempt in range(1, self.attempts + 1):
@@ -101,6 +132,6 @@ class WebhookSink:
                 log.warning("webhook attempt %d failed (%s); retrying in %.1f s", attempt, scrub_text(problem), delay)
                 self.sleep(delay)
         raise AlertDeliveryError(scrub_text(
-            f"the webhook {self.url} did not take the alert for {alert.model} ({problem}) after {attempt} "
+            f"the webhook {self.url} did not take the alert for {alert.subject} ({problem}) after {attempt} "
             "attempt(s); check the URL and that the receiver is up: the verdict was not written back and the "
             "offsets not committed, so the next `atlas-ml watch` re-checks and re-sends it"))

@@ -12,15 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.errors import AtlasServerError, AtlasUnavailableError, ConfigError
+from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.policy.rules import Policy
 from atlas_mlplugin.scrubbing import logger
 from atlas_mlplugin.transport.kafka import INSTALL_HINT
 from atlas_mlplugin.transport.notification import (
     EntityNotificationV2,
+    EntityOperation,
     NotificationStringMessage,
     decode_entity_notification,
     join_parts,
@@ -29,7 +32,9 @@ from atlas_mlplugin.transport.notification import (
 from atlas_mlplugin.transport.settings import KafkaSettings
 from atlas_mlplugin.watch.alerts import AlertDeliveryError, AlertSink
 from atlas_mlplugin.watch.coalesce import CheckedTags, affected_models
+from atlas_mlplugin.watch.expiry import due_models, models_of_releases
 from atlas_mlplugin.watch.recheck import RecheckStats, recheck
+from atlas_mlplugin.watch.restore import restore_retractions
 
 log = logger(__name__)
 
@@ -42,6 +47,9 @@ _CLIENT_KEYS = ("bootstrap.servers", "security.protocol", "sasl.", "ssl.", "clie
 # Failures a running watcher outlasts: it replays the uncommitted batch after a pause instead of exiting.
 TRANSIENT = (AtlasUnavailableError, AtlasServerError, AlertDeliveryError)
 MAX_PAUSE = 300.0
+# An officer's RiskAccepted on a release decision changes what its model's check accepts.
+RELEASE_TAG_OPERATIONS = frozenset({EntityOperation.CLASSIFICATION_ADD, EntityOperation.CLASSIFICATION_UPDATE,
+                                    EntityOperation.CLASSIFICATION_DELETE})
 
 
 @dataclass
@@ -51,6 +59,18 @@ class WatchTotals:
     models: int = 0
     changed: int = 0
     rest_calls: int = 0
+    write_calls: int = 0
+    largest_batch_calls: int = 0  # REST calls of the costliest batch: bounded, whatever its models
+    restored: int = 0  # derived tags removed by hand and put back
+    sweeps: int = 0  # looks for expired acceptances (at start and when the UTC date changes)
+
+    def add(self, stats: RecheckStats) -> None:
+        self.models += stats.models
+        self.changed += stats.changed
+        self.rest_calls += stats.rest_calls
+        self.write_calls += stats.write_calls
+        self.restored += stats.restored
+        self.largest_batch_calls = max(self.largest_batch_calls, stats.rest_calls)
 
 
 def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, str]:
@@ -62,7 +82,8 @@ def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, str]:
 
 class Watcher:
     def __init__(self, client: AtlasClient, settings: KafkaSettings, policy: Policy, sinks: Sequence[AlertSink], *,
-                 group_id: str = DEFAULT_GROUP, topic: str = ENTITIES_TOPIC, start: Start = "committed") -> None:
+                 group_id: str = DEFAULT_GROUP, topic: str = ENTITIES_TOPIC, start: Start = "committed",
+                 today: Callable[[], date] = lambda: datetime.now(timezone.utc).date()) -> None:
         try:
             from confluent_kafka import Consumer
         except ImportError as exc:
@@ -73,6 +94,8 @@ class Watcher:
         self._pending: dict[str, list[NotificationStringMessage]] = {}  # split parts by msgId
         self._dirty = False
         self._checked = CheckedTags()
+        self.today = today
+        self._swept: date | None = None  # the UTC day of the last look for expired acceptances
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         committed = consumer.committed(partitions, timeout=30)
@@ -137,18 +160,50 @@ class Watcher:
                 note = None
             if note is not None:
                 notes.append(note)
+        event_times = {note.entity.guid: note.eventTime for note in notes if note.eventTime}
+        # Derived tags removed by hand from datasets first, so that the models re-checked below see them back.
+        emptied = sorted({note.entity.guid for note in notes if note.entity.typeName == n.ML_DATASET
+                          and note.operationType is EntityOperation.CLASSIFICATION_DELETE})
+        restored, restore_calls = (restore_retractions(self.client, emptied, self.sinks, event_times=event_times)
+                                   if emptied else ([], 0))
         models = {guid: note for guid, note in affected_models(notes).items() if not self._checked.unchanged(note)}
+        guids = list(models)
+        releases = {note.entity.guid for note in notes if note.entity.typeName == n.ML_RELEASE
+                    and note.operationType in RELEASE_TAG_OPERATIONS}
+        owner_calls = 0
+        if releases:
+            owners, owner_calls = models_of_releases(self.client, releases)
+            guids += [g for g in owners if g not in models]
         stats = None
-        if models:
-            stats = recheck(self.client, list(models), self.policy, self.sinks,
-                            event_times={g: note.eventTime for g, note in models.items() if note.eventTime})
+        if guids:
+            stats = recheck(self.client, guids, self.policy, self.sinks, event_times=event_times)
             for note in models.values():
                 self._checked.checked(note)
+        if restored or restore_calls or owner_calls:
+            stats = stats or RecheckStats()
+            stats.restored += len(restored)
+            stats.alerts += restored
+            stats.rest_calls += restore_calls + owner_calls
         for record in records:  # the work is done: now the offsets may move
             if not record.error():
                 self._next[record.partition()] = record.offset() + 1
                 self._dirty = True
         self._commit()
+        return stats
+
+    def sweep(self) -> RecheckStats | None:
+        """Re-check the models whose acceptance (on the model or a release decision) expired, once per UTC
+        day; None when today's look was done already. Not tied to offsets: a re-check is idempotent."""
+        today = self.today()
+        if self._swept == today:
+            return None
+        guids, calls = due_models(self.client, today)
+        stats = recheck(self.client, guids, self.policy, self.sinks) if guids else RecheckStats()
+        stats.rest_calls += calls
+        self._swept = today
+        if guids:
+            log.info("%d model(s) hold an acceptance that expired before %s: re-checked, %d verdict(s) changed",
+                     len(guids), today, stats.changed)
         return stats
 
     def _rewind(self) -> None:
@@ -171,6 +226,16 @@ class Watcher:
         failures = 0
         try:
             while not should_stop():
+                try:
+                    swept = self.sweep()
+                except TRANSIENT as exc:
+                    if once:
+                        raise
+                    log.warning("%s; looking for expired acceptances again after the next poll", exc)
+                else:
+                    if swept is not None:
+                        totals.sweeps += 1
+                        totals.add(swept)
                 records = self._consumer.consume(num_messages=BATCH_SIZE, timeout=poll)
                 if records:
                     try:
@@ -190,9 +255,7 @@ class Watcher:
                     totals.records += len(records)
                     totals.batches += 1
                     if stats:
-                        totals.models += stats.models
-                        totals.changed += stats.changed
-                        totals.rest_calls += stats.rest_calls
+                        totals.add(stats)
                 else:
                     self._commit()  # a starting point chosen on assignment
                 if once:

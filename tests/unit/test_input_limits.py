@@ -385,4 +385,5 @@ def test_thousands_of_wrong_references_are_reported_quickly(tmp_path: Path) -> N
     error = error_of(FORMATS["catalog"], write(tmp_path, text))
     assert time.monotonic() - started < 20
     assert error.omitted == 1800 and "Did you mean: file:///data/set-0" in str(error)
-    assert re.search(r"training_runs\[0\]\.inputs\[0\]: input 'file:///data/sot-0' is not a dataset", str(error))
+    assert re.search(r"training_runs\[0\]\.inputs\[0\]: input 'file:///data/sot-0' is neither a dataset nor a "
+                     r"model", str(error))

@@ -145,6 +145,8 @@ SAMPLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "entities.dataset_stub_entity": ("entity", [entities.dataset_stub_entity(names.ML_MODEL, "m", "m"),
                                                 entities.dataset_stub_entity(names.ML_DATASET, "d", "d")]),
     "entities.placeholder_dataset_entity": ("entity", [entities.placeholder_dataset_entity("d", "d", "job j")]),
+    "entities.placeholder_model_entity": ("entity", [entities.placeholder_model_entity("m", "m", "run r")]),
+    "entities.placeholder_input_entity": ("entity", [entities.placeholder_input_entity("ml_model", "m", "m", "run r")]),
     "entities.retraction_update_entity": ("entity", [entities.retraction_update_entity("d", "d",
                                                                                        DATASET.retraction)]),
     "entities.blocked_propagation_relationship": ("relationship", [entities.blocked_propagation_relationship(

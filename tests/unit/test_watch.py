@@ -194,3 +194,91 @@ def test_our_own_write_back_is_not_rechecked_but_a_changed_upstream_tag_is() -> 
     assert not checked.unchanged(corrected)  # the retraction's facts changed: check again
     assert not checked.unchanged(_note("g", "CLASSIFICATION_DELETE"))  # a tag removed is always re-checked
     assert not checked.unchanged(_note("other", "CLASSIFICATION_UPDATE"))
+
+
+def test_the_release_purpose_is_recorded_and_read_back_for_the_recheck() -> None:
+    from atlas_mlplugin.mapping.releases import verdict_entities
+    from atlas_mlplugin.policy.writeback import decision_of
+
+    context = ReleaseContext(audience="public", commercial=True, purpose="commercial-purpose")
+    report = _report("PASS", []).model_copy(update={"context": context})
+    release = next(e for e in verdict_entities(decision_of(report)) if e["typeName"] == "ml_release")
+    assert release["attributes"]["purpose"] == "commercial-purpose"
+    read = recorded_release({**release["attributes"], "description": "PASS ..."})
+    assert read is not None and read.context == context
+    # A purpose stored before purposes were checked is kept, not a reason to skip the release.
+    old = recorded_release({"qualifiedName": "m#release/public/commercial", "audience": "public",
+                            "commercial": True, "purpose": "modle-training"})
+    assert old is not None and old.context.purpose == "modle-training"
+
+
+def _header(guid: str, qn: str, type_name: str) -> dict[str, Any]:
+    return {"guid": guid, "typeName": type_name, "status": "ACTIVE", "attributes": {"qualifiedName": qn, "name": qn}}
+
+
+def test_bulk_evidence_takes_each_tags_path_from_its_sources_downstream_graph() -> None:
+    from atlas_mlplugin.policy.gather import evidence_from_graphs
+    from atlas_mlplugin.reads.lineage import Graph
+
+    # ds -> run1 -> m1, ds -> run2 -> m2, and ds -> clean (derivation) -> ds2 -> run3 -> m1 (a longer path)
+    nodes = {g: _header(g, f"qn:{g}", t) for g, t in [
+        ("ds", "ml_dataset"), ("run1", "ml_training_run"), ("run2", "ml_training_run"), ("m1", "ml_model"),
+        ("m2", "ml_model"), ("clean", "ml_derivation"), ("ds2", "ml_dataset"), ("run3", "ml_training_run")]}
+    graph = Graph(root="ds", nodes=nodes, edges=[("ds", "run1"), ("run1", "m1"), ("ds", "run2"), ("run2", "m2"),
+                                                 ("ds", "clean"), ("clean", "ds2"), ("ds2", "run3"), ("run3", "m1")])
+    retracted = {"typeName": "Retracted", "entityGuid": "ds", "attributes": {"reason": "withdrawn"}}
+    own = {"typeName": "ReleaseVerdict", "entityGuid": "m1", "attributes": {"verdict": "PASS"}}
+    m1 = {**_header("m1", "qn:m1", "ml_model"), "classifications": [retracted, own]}
+    evidence = evidence_from_graphs(m1, {"ds": graph}, {})
+    assert evidence is not None
+    by_type = {t.type_name: t for t in evidence.tags}
+    assert by_type["Retracted"].path == ("qn:ds", "qn:run1", "qn:m1")  # the shortest one
+    assert by_type["Retracted"].source_qualified_name == "qn:ds" and not by_type["Retracted"].direct
+    assert by_type["ReleaseVerdict"].direct and by_type["ReleaseVerdict"].path == ("qn:m1",)
+    # What the graphs cannot explain is left to the model's own read: a source without a graph, a model the
+    # graph does not reach, a model with only its own tags (it may lack a dataset upstream: IncompleteLineage).
+    assert evidence_from_graphs(m1, {}, {}) is None
+    far = {**_header("m9", "qn:m9", "ml_model"), "classifications": [{**retracted}]}
+    assert evidence_from_graphs(far, {"ds": graph}, {}) is None
+    alone = {**_header("m2", "qn:m2", "ml_model"), "classifications": [{**own, "entityGuid": "m2"}]}
+    assert evidence_from_graphs(alone, {"ds": graph}, {}) is None
+    # A certified model (the output of an evaluation run): its benchmarks' tags never reach it, so only its
+    # own read finds them; explained from shared graphs, the evaluation rules would see no benchmark at all.
+    certified = {**m1, "relationshipAttributes": {"outputFromProcesses": [
+        {"guid": "eval1", "typeName": "ml_evaluation_run"}]}}
+    assert evidence_from_graphs(certified, {"ds": graph}, {}) is None
+
+
+def test_bulk_write_keeps_each_entity_once_as_the_last_report_left_it() -> None:
+    from atlas_mlplugin.policy.writeback import _last_per_key
+
+    model_a = {"typeName": "ml_model", "attributes": {"qualifiedName": "m", "governanceVerdict": "PASS"}}
+    model_b = {"typeName": "ml_model", "attributes": {"qualifiedName": "m", "governanceVerdict": "BLOCK"}}
+    internal = {"typeName": "ml_release", "attributes": {"qualifiedName": "m#release/internal/non-commercial"}}
+    public = {"typeName": "ml_release", "attributes": {"qualifiedName": "m#release/public/non-commercial"}}
+    assert _last_per_key([[model_a, internal], [model_b, public]]) == [[internal], [model_b, public]]
+
+
+def test_a_model_without_its_verdict_tag_is_restored_with_a_line_that_says_what_and_from_where() -> None:
+    from atlas_mlplugin.watch.recheck import has_verdict_tag, restored_alert
+
+    verdict = {"typeName": "ReleaseVerdict", "entityGuid": "g", "attributes": {"verdict": "PASS"}}
+    assert has_verdict_tag({"guid": "g", "classifications": [verdict]})
+    # A copy propagated from another model (someone ticked propagate) is not this model's verdict.
+    assert not has_verdict_tag({"guid": "g", "classifications": [{**verdict, "entityGuid": "other"}]})
+    assert not has_verdict_tag({"guid": "g", "classifications": []})
+    alert = restored_alert(MODEL, PASSED, _report("PASS", []), 1_764_500_000_000)
+    line = json.loads(alert.to_json())
+    assert line["kind"] == "derived_tag_restored" and line["tag"] == "ReleaseVerdict" and line["entity"] == "models/x/m"
+    assert PASSED.qualified_name in line["facts"] and "removed by hand" in line["text"] and "PASS" in line["text"]
+
+
+def test_a_verdict_tag_that_shows_another_verdict_than_the_record_is_told_apart_from_a_removed_one() -> None:
+    from atlas_mlplugin.watch.recheck import restored_alert, verdict_shown
+
+    edited = {"typeName": "ReleaseVerdict", "entityGuid": "g", "attributes": {"verdict": "PASS"}}
+    assert verdict_shown({"guid": "g", "classifications": [edited]}) == "PASS"
+    assert verdict_shown({"guid": "g", "classifications": []}) is None
+    blocked = RecordedRelease(PASSED.qualified_name, PASSED.context, "BLOCK", "BLOCK ...")
+    text = restored_alert(MODEL, blocked, _report("BLOCK", []), removed=False).text
+    assert "did not show the recorded verdict" in text and "(BLOCK)" in text
