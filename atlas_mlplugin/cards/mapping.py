@@ -4,8 +4,9 @@ compared with Atlas and written (or left alone) exactly as an apply is.
 A dataset card is an ml_dataset (hf://datasets/<repo_id>) with its license. A model card is an ml_model
 (hf://<repo_id>) with its license, produced by a training run (ml-run:hf-<repo_id>) whose inputs are the
 card's `datasets` (hf://datasets/<id>) and `base_model`s (hf://<id>): tags flow from both into the model.
-A card that names neither gets a run without inputs, which marks the model's lineage incomplete: the card
-does not say what the model was made from.
+A card that names neither (a foundation model's card, as most are) is recorded as a model with no run: what
+governs its use is its license, and inventing a run that read nothing would mark the lineage of every model
+built on it incomplete.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def cards_document(cards: list[CardFacts], catalog: LicenseCatalog, *, license_o
                    ) -> CardImport:
     """The catalog document that records `cards` (license_override: a catalog id for every card)."""
     datasets: list[DatasetSpec] = []
+    models: list[ModelSpec] = []
     runs: list[TrainingRunSpec] = []
     warnings: list[str] = []
     for card in cards:
@@ -53,13 +55,14 @@ def cards_document(cards: list[CardFacts], catalog: LicenseCatalog, *, license_o
                 warnings.append(f"{card.where('license')}: {mapped.problem}")
         if card.kind == "dataset":
             datasets.append(dataset_spec(card, license_id))
-        else:
+        elif meta.datasets or meta.base_model:
             runs.append(training_run_spec(card, license_id))
-    described = {m.qualified_name for r in runs for m in r.outputs}
-    external = sorted({qn for r in runs for qn in r.inputs if qn.startswith(naming.HF_MODEL_PREFIX)
-                       and not qn.startswith(naming.HF_DATASET_PREFIX)} - described)
-    doc = CatalogDocument.model_validate({"version": 1, "datasets": datasets, "training_runs": runs},
-                                         context={NAMES_NORMALIZED: True})
+        else:
+            models.append(model_spec(card, license_id))
+    described = {m.qualified_name for r in runs for m in r.outputs} | {m.qualified_name for m in models}
+    external = sorted({qn for r in runs for qn in r.model_inputs} - described)
+    doc = CatalogDocument.model_validate({"version": 1, "datasets": datasets, "models": models,
+                                          "training_runs": runs}, context={NAMES_NORMALIZED: True})
     return CardImport(doc, external, warnings)
 
 
@@ -90,8 +93,8 @@ def model_spec(card: CardFacts, license_id: str) -> ModelSpec:
     fields = {"qualified_name": naming.hf_model(repo_id), "name": meta.model_name or repo_id,
               "description": _description(card), "owner": repo_id.split("/")[0] if "/" in repo_id else None,
               "type_of_model": meta.pipeline_tag, "download_location": f"{HUB}{repo_id}"}
-    # The model's own license (ModelSpec.license): its terms become the model's tags, passed downstream.
-    if "license" in ModelSpec.model_fields:
+    # The model's own license: its terms become the model's tags, passed on to what is built from it.
+    if "license" in ModelSpec.model_fields:  # until the model-license branch is merged
         fields["license"] = license_id
     return ModelSpec.model_validate(fields, context={NAMES_NORMALIZED: True})
 
@@ -99,10 +102,12 @@ def model_spec(card: CardFacts, license_id: str) -> ModelSpec:
 def training_run_spec(card: CardFacts, license_id: str) -> TrainingRunSpec:
     meta = card.metadata
     repo_id = naming.hf_repo_id(card.repo_id)
-    inputs = [naming.hf_dataset(d) for d in meta.datasets] + [naming.hf_model(b) for b in meta.base_model]
+    base = list(dict.fromkeys(naming.hf_model(b) for b in meta.base_model))
     how = meta.base_model_relation or ("finetune" if meta.base_model else "training")
     return TrainingRunSpec.model_validate({
         "run_id": naming.hf_training_run_id(repo_id), "name": f"{how} of {repo_id} (Hugging Face card)",
-        "inputs": list(dict.fromkeys(inputs)), "outputs": [model_spec(card, license_id)],
+        # Base models are named as models: one that Atlas does not hold yet is recorded as a placeholder model.
+        "inputs": list(dict.fromkeys(naming.hf_dataset(d) for d in meta.datasets)) + base, "model_inputs": base,
+        "outputs": [model_spec(card, license_id)],
         "framework": meta.library_name,
     }, context={NAMES_NORMALIZED: True})

@@ -58,6 +58,8 @@ def cards(tmp_path: Path, uid: str) -> dict[str, Path]:
 
 def test_model_card_lineage_reaches_its_datasets_and_base_model_with_their_tags(
         run: Run, client: AtlasClient, uid: str, cards: dict[str, Path]) -> None:
+    dry = import_json(run, "--dry-run", "--repo-id", f"{uid}/tickets", str(cards["dataset"]))
+    assert dry["writes"] == 0 and [e["action"] for e in dry["entries"]] == ["created"]
     first = import_json(run, "--repo-id", f"{uid}/tickets", str(cards["dataset"]))
     assert [e["qualified_name"] for e in first["entries"] if e["action"] == "created"] == [
         f"hf://datasets/{uid}/tickets"]
@@ -89,6 +91,8 @@ def test_importing_the_base_models_card_replaces_its_placeholder(run: Run, clien
     tags = {(t.type_name, t.source_qualified_name) for t in tags_of(client, f"hf://{uid}/bot")}
     assert ("UnknownLicense", f"hf://meta-{uid}/Base-8B") not in tags
     assert ("NonCommercial", f"hf://meta-{uid}/Base-8B") in tags  # the base model's own license, passed on
+    # Its card names no training data: a model with a license, not a run that read nothing (IncompleteLineage).
+    assert not {t for t, _ in tags} & {"IncompleteLineage"}
 
 
 def test_card_round_trips_through_check_and_update_card(run: Run, client: AtlasClient, uid: str,
@@ -133,6 +137,15 @@ def test_model_card_of_a_certified_version_lists_its_benchmark_as_evaluation(
     assert bench in text.split("### Evaluation")[1], result.output
     assert bench not in text.split("### Training data")[1].split("###")[0]
     assert f"`hf://{uid}/bot`" in text.split("### Evaluation")[1]  # the version evaluated
+
+
+def test_two_cards_for_one_repository_are_refused(run: Run, tmp_path: Path, uid: str) -> None:
+    first = write_card(tmp_path / "a" / f"bot-{uid}", "license: mit\npipeline_tag: text-generation\n")
+    second = write_card(tmp_path / "b" / f"bot-{uid}", "license: apache-2.0\npipeline_tag: text-generation\n")
+    result = run("import", "card", str(first), str(second))
+    assert result.exit_code == 1
+    assert f"both describe the model bot-{uid}" in result.output and "--repo-id" in result.output
+    assert run("check", f"hf://bot-{uid}", "--no-record").exit_code == 1  # nothing was written
 
 
 def test_malformed_card_fails_with_its_line_and_writes_nothing(run: Run, tmp_path: Path, uid: str) -> None:

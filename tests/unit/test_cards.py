@@ -66,6 +66,7 @@ def test_fine_tune_card_becomes_a_run_from_its_datasets_and_base_model(tmp_path:
     assert run.qualified_name == "ml-run:hf-acme/support-bot"
     assert run.inputs == ["hf://datasets/acme/support-tickets", "hf://datasets/HuggingFaceH4/ultrachat_200k",
                           "hf://meta-llama/Llama-3.1-8B-Instruct"]
+    assert run.model_inputs == ["hf://meta-llama/Llama-3.1-8B-Instruct"]  # a model input, not a dataset
     (model,) = run.outputs
     assert model.qualified_name == "hf://acme/support-bot"
     assert model.type_of_model == "text-generation"
@@ -80,8 +81,11 @@ def test_base_model_described_by_another_card_needs_no_placeholder(tmp_path: Pat
              read_card(card(tmp_path, "support-bot", FINE_TUNE), repo_id="acme/support-bot")]
     plan = cards_document(cards, catalog)
     assert plan.external_models == []
-    # The base card names no training data: its run has no input, which marks its lineage incomplete.
-    assert [r.inputs for r in plan.document.resolved_training_runs()][0] == []
+    # The base card names no training data nor base model: a model without a run (its license governs it), not a
+    # run that read nothing, which would mark every model built on it as of incomplete lineage.
+    assert [(m.qualified_name, m.license) for m in plan.document.models] == [
+        ("hf://meta-llama/Llama-3.1-8B-Instruct", "LicenseRef-llama-3.1-community")]
+    assert [r.run_id for r in plan.document.resolved_training_runs()] == ["hf-acme/support-bot"]
 
 
 def test_dataset_card_with_a_non_commercial_license(tmp_path: Path, catalog: LicenseCatalog) -> None:
@@ -97,8 +101,8 @@ def test_dataset_card_with_a_non_commercial_license(tmp_path: Path, catalog: Lic
 def test_license_other_with_a_catalog_license_name(tmp_path: Path, catalog: LicenseCatalog) -> None:
     text = "---\nlicense: other\nlicense_name: cdla-permissive-2.0\nlicense_link: LICENSE\npipeline_tag: x\n---\n"
     facts = read_card(card(tmp_path, "m", text))
-    (run,) = cards_document([facts], catalog).document.resolved_training_runs()
-    assert run.outputs[0].license == "CDLA-Permissive-2.0"
+    (model,) = cards_document([facts], catalog).document.models
+    assert model.license == "CDLA-Permissive-2.0"
 
 
 def test_license_other_that_the_catalog_lacks_is_unknown_with_a_message(tmp_path: Path,
@@ -106,10 +110,16 @@ def test_license_other_that_the_catalog_lacks_is_unknown_with_a_message(tmp_path
     text = "---\npipeline_tag: x\nlicense: other\nlicense_name: acme-weights-1.0\nlicense_link: https://acme.test/l\n---\n"
     path = card(tmp_path, "m", text)
     plan = cards_document([read_card(path)], catalog)
-    assert plan.document.resolved_training_runs()[0].outputs[0].license == "NOASSERTION"
+    assert plan.document.models[0].license == "NOASSERTION"
     (warning,) = plan.warnings
     assert warning.startswith(f"{path}:3: ")  # the line of `license:`
     assert "acme-weights-1.0" in warning and "https://acme.test/l" in warning and "--license" in warning
+
+
+def test_license_option_overrides_what_the_card_says(tmp_path: Path, catalog: LicenseCatalog) -> None:
+    text = "---\nlicense: other\nlicense_name: acme-weights-1.0\npipeline_tag: x\n---\n"
+    plan = cards_document([read_card(card(tmp_path, "m", text))], catalog, license_override="cc-by-nc-4.0")
+    assert plan.document.models[0].license == "CC-BY-NC-4.0" and plan.warnings == []
 
 
 def test_several_licenses_or_none_are_unknown(catalog: LicenseCatalog) -> None:
