@@ -44,9 +44,10 @@ from atlas_mlplugin.mapping.tags import (
     Classification,
     derived_tags,
     incomplete_lineage_tags,
+    model_license_tags,
     placeholder_tags,
 )
-from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec, TrainingRunSpec
+from atlas_mlplugin.model import ConsentRecordSpec, DatasetSpec, EvaluationRunSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.reads.entities import BULK_GUIDS
 from atlas_mlplugin.scrubbing import logger
 
@@ -178,7 +179,7 @@ def _with_guid(entry: ApplyEntry, guid: str | None) -> ApplyEntry:
 # Types whose relationships we compare (a dataset's license and consent records, a process's inputs and
 # outputs): read with their relationships. The others are read without: a license's relationships are every
 # dataset under it in Atlas, which made a no-op apply grow with the whole server's data.
-_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN, n.ML_EVALUATION_RUN})
+_WITH_RELATIONSHIPS = frozenset({n.ML_DATASET, n.ML_DERIVATION, n.ML_TRAINING_RUN, n.ML_EVALUATION_RUN, n.ML_MODEL})
 
 
 class Snapshot:
@@ -254,12 +255,18 @@ def _wanted(doc: CatalogDocument, catalog: LicenseCatalog) -> dict[str, set[str]
         add(n.ML_TRAINING_RUN, run.qualified_name)
         for m in run.outputs:
             add(n.ML_MODEL, m.qualified_name)
+            if m.license is not None:
+                add(n.ML_DATA_LICENSE, catalog.get(m.license).qualified_name)
     for m in doc.models:  # base models too, which no run of the file produces
         add(n.ML_MODEL, m.qualified_name)
+        if m.license is not None:
+            add(n.ML_DATA_LICENSE, catalog.get(m.license).qualified_name)
     for e in doc.resolved_evaluations():
         add(n.ML_EVALUATION_RUN, e.qualified_name)
         for m in e.outputs:
             add(n.ML_MODEL, m.qualified_name)
+            if m.license is not None:
+                add(n.ML_DATA_LICENSE, catalog.get(m.license).qualified_name)
     return wanted
 
 
@@ -356,7 +363,8 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
             dataset(output)
     # Licenses the datasets written name but neither the file nor Atlas has (built-in ones): created first.
     known = {w.key for w in licenses} | {k for k in snapshot.found if k[0] == n.ML_DATA_LICENSE}
-    for spdx_id in dict.fromkeys(w.entity["attributes"]["declaredLicense"] for w in datasets):
+    model_licenses = [m.license for p in [*runs, *evaluations] for m in p.outputs if m.license is not None]
+    for spdx_id in dict.fromkeys([w.entity["attributes"]["declaredLicense"] for w in datasets] + model_licenses):
         entity = em.license_entity(registry.catalog.get(spdx_id))
         if _key(entity) not in known:
             known.add(_key(entity))
@@ -367,13 +375,9 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     base_models: list[Write] = []
     for m in doc.models:
         if m.qualified_name not in produced:
-            entity = em.model_entity(m.fingerprinted())
-            existing = snapshot.get(*_key(entity))
-            if plan.add(_entry(snapshot, "model", entity, _placeholder_change), _key(entity)):
-                # A base model a run read before anyone described it was a placeholder: described now, its
-                # "no known license" goes.
-                base_models.append(Write(entity, [], frozenset(), existing, after=registry.drop_placeholder_tag
-                                         if existing is not None and is_placeholder(existing) else None))
+            entry, write = _model_entry(snapshot, registry, m.fingerprinted())
+            if plan.add(entry, write.key):
+                base_models.append(write)
 
     def input_type(qn: str, run: TrainingRunSpec) -> str:
         if qn in declared:
@@ -391,12 +395,9 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
     for run in runs:
         types = {qn: input_type(qn, run) for qn in run.inputs}
         entity = em.training_run_entity(run, types)
-        models = [em.model_entity(m) for m in run.outputs]
+        models = [_model_entry(snapshot, registry, m) for m in run.outputs]
         needed = plan.add(_entry(snapshot, "training run", entity), _key(entity))
-        needed = any([plan.add(_entry(snapshot, "model", m, _placeholder_change), _key(m)) for m in models]) or needed
-        # An output some run read as a base model before it was recorded: its origin is known now.
-        was_placeholder = [str(found["guid"]) for m in models if (found := snapshot.get(*_key(m))) is not None
-                           and is_placeholder(found)]
+        needed = any([plan.add(entry, write.key) for entry, write in models]) or needed
         if not needed:
             continue
         for qn in run.inputs:
@@ -406,15 +407,15 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                 placeholders[qn] = Write(em.placeholder_input_entity(types[qn], qn, naming.display_name(qn),
                                                                      f"training run {run.run_id}"),
                                          placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
+        processes += [write for _, write in models]  # with their own license tags, ahead of the run
         processes.append(Write(entity, incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
-                               LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)), before=models,
-                               after=_dropping(registry, was_placeholder) if was_placeholder else None,
+                               LINEAGE_TAG_TYPES, snapshot.get(*_key(entity)),
                                input_tags=_input_tags(run.inputs, snapshot, own_tags, external)))
     for e in evaluations:
         entity = ev.evaluation_run_entity(e)
-        models = [em.model_entity(m) for m in e.outputs]
+        models = [_model_entry(snapshot, registry, m) for m in e.outputs]
         needed = plan.add(_entry(snapshot, "evaluation", entity), _key(entity))
-        needed = any([plan.add(_entry(snapshot, "model", m), _key(m)) for m in models]) or needed
+        needed = any([plan.add(entry, write.key) for entry, write in models]) or needed
         if not needed:
             continue
         for qn in e.datasets:  # an evaluation dataset nobody registered: no known license, as for training
@@ -423,7 +424,8 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
                                                                        f"evaluation {e.run_id}"),
                                          placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True)
         # The evaluation data's edges propagate nothing (mapping/evaluation.py); set once the run is written.
-        processes.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity)), before=models,
+        processes += [write for _, write in models]  # with their own license tags, ahead of the run
+        processes.append(Write(entity, [], frozenset(), snapshot.get(*_key(entity)),
                                after=registry.stop_evaluation_data_propagation,
                                requires=[(n.ML_MODEL, e.model)] if e.model not in produced else []))
     if placeholders:
@@ -436,13 +438,6 @@ def _plan(doc: CatalogDocument, registry: Registry) -> _Plan:
 
 def _placeholder_change(actual: Entity) -> list[str]:
     return ["placeholder"] if is_placeholder(actual) else []
-
-
-def _dropping(registry: Registry, guids: list[str]) -> Callable[[str], None]:
-    def drop(_process_guid: str) -> None:
-        for guid in guids:
-            registry.drop_placeholder_tag(guid)
-    return drop
 
 
 def _certified_first(evaluations: list[EvaluationRunSpec]) -> list[EvaluationRunSpec]:
@@ -503,6 +498,25 @@ def _dataset_entry(snapshot: Snapshot, catalog: LicenseCatalog, ds: DatasetSpec,
     missing = [(n.ML_CONSENT_RECORD, qn) for qn in ds.consent_records
                if qn not in consents and snapshot.get(n.ML_CONSENT_RECORD, qn) is None]
     return entry, Write(entity, desired, kinds, snapshot.get(*_key(entity)), requires=missing)
+
+
+def _model_entry(snapshot: Snapshot, registry: Registry, model: ModelSpec) -> tuple[ApplyEntry, Write]:
+    """A model's entry: attributes as for any entry, plus the tags its own license implies (none and left alone
+    when its spec names no license). A model some run read before anyone described it was a placeholder:
+    described now, its "no known license" goes (replaced by its license's tags, or dropped once written)."""
+    lic = registry.catalog.get(model.license) if model.license is not None else None
+    kinds = LICENSE_TAG_TYPES if model.license is not None else frozenset()
+    desired = model_license_tags(model, lic)
+    entity = em.model_entity(model, lic)
+    existing = snapshot.get(*_key(entity))
+
+    def changes(actual: Entity) -> list[str]:
+        tags = ["tags"] if _own_tags(actual, kinds) != _by_type(desired) else []
+        return tags or ([] if kinds else _placeholder_change(actual))
+
+    drop = existing is not None and not kinds and is_placeholder(existing)
+    return _entry(snapshot, "model", entity, changes), Write(entity, desired, kinds, existing,
+                                                             after=registry.drop_placeholder_tag if drop else None)
 
 
 def _own_tags(actual: Entity, kinds: frozenset[str]) -> dict[str, dict[str, Any]]:

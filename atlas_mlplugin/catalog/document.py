@@ -46,6 +46,9 @@ MODEL_REF_TAG = "model reference"
 INLINE_MODEL_TAG = "inline model"
 UNION_TAGS = frozenset({MODEL_REF_TAG, INLINE_MODEL_TAG})
 
+_NOT_TERMS = {"source", "hf_license"}
+
+
 class CatalogLicense(DataLicense):
     """A license the built-in catalog lacks: usually a custom LicenseRef-... (an SPDX id missing from
     `atlas-ml license list` works too). Built-in licenses cannot be redefined with other terms."""
@@ -452,6 +455,7 @@ class _References:
             self._inputs(("derivations", i, "inputs"), d.inputs, datasets)
         self._cycles()
         self._models()
+        self._model_licenses(licenses)
         self._unique([(("training_runs", i, "run_id"), r.run_id) for i, r in enumerate(self.doc.training_runs)],
                      "training run")
         models = {m.qualified_name: (*loc, "qualified_name") for loc, m in self.doc.all_models()}
@@ -505,7 +509,9 @@ class _References:
             except UnknownLicenseError:
                 builtin = None
             # Same terms as built in is harmless; other terms would silently change every dataset using it.
-            if builtin is not None and lic.model_dump() != builtin.model_dump():
+            # Where the terms were read (source, the card id) is no term: a copy of a built-in row made before
+            # those columns existed still has the same terms.
+            if builtin is not None and lic.model_dump(exclude=_NOT_TERMS) != builtin.model_dump(exclude=_NOT_TERMS):
                 self.problems.append(Problem(("licenses", i, "spdx_id"), (
                     f"{lic.spdx_id} is a built-in license and cannot be redefined with other terms here; remove "
                     "this entry, or give your terms their own LicenseRef-... id")))
@@ -587,6 +593,20 @@ class _References:
                 if k is not None and (k == i or component[k] == component[i]):
                     self.problems.append(Problem(("derivations", i, "inputs", j), (
                         f"input {qn!r} is produced by this derivation or one that reads its outputs: a cycle")))
+
+    def _model_licenses(self, licenses: LicenseCatalog) -> None:
+        """A model's `license:` must be built in or declared under `licenses:`, as a dataset's."""
+        if "licenses" in self.incomplete:
+            return
+        specs: list[tuple[Loc, ModelSpec]] = [(("models", i), m) for i, m in enumerate(self.doc.models)]
+        specs += [(("training_runs", i, "outputs", j), m) for i, run in enumerate(self.doc.training_runs)
+                  for j, m in enumerate(run.outputs) if isinstance(m, ModelSpec)]
+        for loc, model in specs:
+            if model.license is not None:
+                try:
+                    licenses.get(model.license)
+                except UnknownLicenseError as exc:
+                    self.problems.append(Problem((*loc, "license"), str(exc)))
 
     def _models(self) -> None:
         declared = self._unique([(("models", i, "qualified_name"), m.qualified_name)

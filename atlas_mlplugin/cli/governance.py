@@ -26,7 +26,7 @@ def _emit(fmt: str, data: Any, text: str) -> None:
 # --- licenses ----------------------------------------------------------------------------------------
 @click.group()
 def license() -> None:  # noqa: A001 - the command is called `license`
-    """The license catalog: ML-relevant terms of common data licenses."""
+    """The license catalog: ML-relevant terms of common data and model licenses."""
 
 
 @license.command("list")
@@ -39,7 +39,10 @@ def license_list(fmt: str) -> None:
     rows = [f"{lic.spdx_id:<34} {lic.use_category:<14} "
             + ", ".join(k for k, on in (("attribution", lic.attribution_required), ("share-alike", lic.share_alike),
                                         ("no-derivatives", lic.derivatives_allowed != "yes"),
-                                        ("license-text", lic.license_text_must_accompany)) if on)
+                                        ("license-text", lic.license_text_must_accompany),
+                                        ("use-policy", bool(lic.use_policy_url)),
+                                        ("naming", bool(lic.naming_requirement)),
+                                        ("user-threshold", bool(lic.user_threshold))) if on)
             for lic in licenses]
     _emit(fmt, [lic.model_dump() for lic in licenses], "\n".join(rows))
 

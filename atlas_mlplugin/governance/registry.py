@@ -31,6 +31,7 @@ from atlas_mlplugin.mapping.tags import (
     consent_tags,
     derived_tags,
     incomplete_lineage_tags,
+    model_license_tags,
     placeholder_tags,
     retraction_tags,
 )
@@ -40,6 +41,7 @@ from atlas_mlplugin.model import (
     DatasetSpec,
     DerivationSpec,
     EvaluationRunSpec,
+    ModelSpec,
     Retraction,
     TrainingRunSpec,
 )
@@ -344,16 +346,34 @@ class GovernanceRegistry:
                         placeholder_tags(qn), LICENSE_TAG_TYPES, None, only_if_missing=True) for qn in missing]
         with self.client.writing([run.qualified_name]):  # entity and tags as one write
             existing = self.client.find_entities(n.ML_TRAINING_RUN, [run.qualified_name]).get(run.qualified_name)
+            writes += self._model_writes(run.outputs)
             writes.append(Write(em.training_run_entity(run, types),
                                 incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs),
                                 LINEAGE_TAG_TYPES, existing,
-                                before=[em.model_entity(m.fingerprinted()) for m in run.outputs],
                                 input_tags={qn: len(e.get("classifications") or [])
                                             for qn, e in resolved.found.items()}))
             guids = BulkWriter(self.client, self).write(writes)
         for guid in was_placeholder:
             self.drop_placeholder_tag(guid)
         return guids[(n.ML_TRAINING_RUN, run.qualified_name)]
+
+    def _model_writes(self, models: list[ModelSpec]) -> list[Write]:
+        """A run's models with the tags their own licenses imply (ModelSpec.license, e.g. a base model's Llama
+        community license), the licenses written ahead of them. A model whose spec names no license keeps the
+        license and tags it has: autolog re-recording a model must not erase a license set in a catalog."""
+        licensed = [m.qualified_name for m in models if m.license is not None]
+        existing = self.client.find_entities(n.ML_MODEL, licensed) if licensed else {}
+        writes = []
+        sent: set[str] = set()  # each license once: one request must not carry two bodies of one entity
+        for model in models:
+            model = model.fingerprinted()
+            lic = self.catalog.get(model.license) if model.license is not None else None
+            before = [em.license_entity(lic)] if lic is not None and lic.spdx_id not in sent else []
+            sent |= {lic.spdx_id} if lic is not None else set()
+            writes.append(Write(em.model_entity(model, lic), model_license_tags(model, lic),
+                                LICENSE_TAG_TYPES if lic is not None else frozenset(),
+                                existing.get(model.qualified_name), before=before))
+        return writes
 
     def sync_lineage_tags(self, process_guid: str, desired: list[Classification], *, created: bool) -> None:
         """IncompleteLineage on a process (a run, a Spark job) exactly while its inputs are not all known;
@@ -376,9 +396,10 @@ class GovernanceRegistry:
         self.require(n.ML_MODEL, run.model)
         for qn in dict.fromkeys(run.datasets):
             self.ensure_dataset(qn, reader=f"evaluation run {run.run_id}")
-        batch = [em.model_entity(m.fingerprinted()) for m in run.outputs] + [ev.evaluation_run_entity(run)]
         with self.client.writing([run.qualified_name]):
-            guid = self.upsert(batch, n.ML_EVALUATION_RUN, run.qualified_name)
+            # The certified versions first, with the tags a license of their own implies (as a run's models).
+            BulkWriter(self.client, self).write(self._model_writes(run.outputs))
+            guid = self.upsert([ev.evaluation_run_entity(run)], n.ML_EVALUATION_RUN, run.qualified_name)
             self.stop_evaluation_data_propagation(guid)
         return guid
 

@@ -1,8 +1,11 @@
-"""The license catalog: ML-relevant terms of common data licenses, addressed by SPDX id.
+"""The license catalog: ML-relevant terms of common data and model licenses, addressed by SPDX id.
 
-Seeded from licenses.csv beside this file. Each row's `notes` column cites the clause of the license text
-the terms come from (e.g. CDLA-Permissive-2.0 Sec 3.1 / 5.4 for "results, including trained models, are
-unrestricted"); the terms are facts gathered from the license texts, not legal advice.
+Seeded from licenses.csv beside this file (its columns: README.md there). Each row's `source` column is the
+URL of the license text (or its SPDX page) the terms were read from, and its `notes` column cites the clause
+(e.g. CDLA-Permissive-2.0 Sec 3.1 / 5.4 for "results, including trained models, are unrestricted"); the
+terms are facts gathered from the license texts, not legal advice. Licenses the SPDX License List lacks
+(Llama community licenses, OpenRAIL-M, Gemma terms) have LicenseRef-... ids; their Hugging Face card ids
+(`hf_license`, e.g. llama3.1) are accepted as aliases.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def _bool(value: str) -> bool:
 class LicenseCatalog:
     def __init__(self, licenses: list[DataLicense]) -> None:
         self._by_id = {lic.spdx_id.lower(): lic for lic in licenses}
+        # A model card's `license: llama3.1` names the same terms as LicenseRef-llama-3.1-community.
+        self._aliases = {lic.hf_license.lower(): lic.spdx_id.lower() for lic in licenses if lic.hf_license}
 
     @classmethod
     def from_csv(cls, path: Path | None = None) -> LicenseCatalog:
@@ -55,6 +60,12 @@ class LicenseCatalog:
                 license_text_must_accompany=_bool(row["license_text_must_accompany"]),
                 model_treatment=row["model_treatment"],  # type: ignore[arg-type]
                 use_restrictions=[r for r in [row["use_restrictions"].strip()] if r],
+                use_policy_url=row["use_policy_url"] or None,
+                naming_requirement=row["naming_requirement"] or None,
+                user_threshold=int(row["user_threshold"]) if row["user_threshold"].strip() else None,
+                notice_text=row["notice_text"] or None,
+                hf_license=row["hf_license"] or None,
+                source=row["source"] or None,
                 notes=row["notes"] or None,
             )
             for row in rows
@@ -65,8 +76,10 @@ class LicenseCatalog:
         self._by_id[license_.spdx_id.lower()] = license_
 
     def get(self, license_id: str) -> DataLicense:
-        """The license by SPDX id (case-insensitive); unknown ids raise with close matches."""
-        found = self._by_id.get(license_id.strip().lower())
+        """The license by SPDX id or Hugging Face license id (case-insensitive); unknown ids raise with close
+        matches."""
+        key = license_id.strip().lower()
+        found = self._by_id.get(key) or self._by_id.get(self._aliases.get(key, ""))
         if found is None:
             close = difflib.get_close_matches(license_id.strip().lower(), list(self._by_id), n=3, cutoff=0.5)
             raise UnknownLicenseError(license_id, [self._by_id[key].spdx_id for key in close])

@@ -60,6 +60,10 @@ def license_entity(lic: DataLicense) -> Entity:
             "licenseTextMustAccompany": lic.license_text_must_accompany,
             "modelTreatment": lic.model_treatment,
             "useRestrictions": lic.use_restrictions,
+            "usePolicyUrl": lic.use_policy_url,
+            "namingRequirement": lic.naming_requirement,
+            "userThreshold": lic.user_threshold,
+            "source": lic.source,
             "notes": lic.notes,
         }),
     }
@@ -156,8 +160,10 @@ def derivation_entity(d: DerivationSpec) -> Entity:
     }
 
 
-def model_entity(model: ModelSpec) -> Entity:
-    return {
+def model_entity(model: ModelSpec, lic: DataLicense | None = None) -> Entity:
+    """The model; with `lic` (its own license, ModelSpec.license resolved in the catalog) linked to it. A
+    model whose spec names no license keeps whatever license Atlas holds for it."""
+    entity: Entity = {
         "typeName": n.ML_MODEL,
         "attributes": _clean({
             n.QUALIFIED_NAME: model.qualified_name,
@@ -168,8 +174,12 @@ def model_entity(model: ModelSpec) -> Entity:
             "version": model.version,
             "sha256": model.sha256,
             "downloadLocation": model.download_location,
+            "declaredLicense": lic.spdx_id if lic else None,
         }),
     }
+    if lic is not None:
+        entity["relationshipAttributes"] = {n.MODEL_LICENSES: [object_id(n.ML_DATA_LICENSE, lic.qualified_name)]}
+    return entity
 
 
 def training_run_entity(run: TrainingRunSpec, input_types: dict[str, str]) -> Entity:

@@ -8,7 +8,7 @@ from typing import Any
 
 from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.timestamps import date_to_millis, to_millis
-from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, Retraction
+from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, ModelSpec, Retraction
 from atlas_mlplugin.purposes import common_purposes
 
 Classification = dict[str, Any]
@@ -16,7 +16,8 @@ Classification = dict[str, Any]
 # The classification types derived from each kind of fact. Changing one kind of fact (a retraction, a
 # withdrawn consent) re-derives only its own tags; other tags, including manual ones, are left alone.
 LICENSE_TAG_TYPES = frozenset({n.NON_COMMERCIAL, n.SHARE_ALIKE, n.ATTRIBUTION_REQUIRED, n.NO_DERIVATIVES,
-                               n.RESEARCH_ONLY, n.UNKNOWN_LICENSE, n.LICENSE_TEXT_REQUIRED})
+                               n.RESEARCH_ONLY, n.UNKNOWN_LICENSE, n.LICENSE_TEXT_REQUIRED, n.USE_RESTRICTIONS,
+                               n.NAMING_REQUIREMENT, n.USER_THRESHOLD})
 PERSONAL_DATA_TAG_TYPES = frozenset({n.PERSONAL_DATA, n.SPECIAL_CATEGORY_DATA})
 CONSENT_TAG_TYPES = frozenset({n.CONSENT_SCOPE, n.CONSENT_WITHDRAWN})
 RETRACTION_TAG_TYPES = frozenset({n.RETRACTED})
@@ -37,44 +38,71 @@ def _tag(type_name: str, **attributes: Any) -> Classification:
             "propagate": True, "removePropagationsOnEntityDelete": False}
 
 
-def attribution_text(ds: DatasetSpec, lic: DataLicense) -> str:
+def attribution_text(ds: DatasetSpec | ModelSpec, lic: DataLicense) -> str:
     """A TASL-style credit line (title, author, source, license), as CC's attribution guidance asks."""
+    creator = getattr(ds, "creator", None)
+    url = getattr(ds, "url", None) or getattr(ds, "download_location", None)
     parts = [f'"{ds.name}"']
-    if ds.creator:
-        parts.append(f"by {ds.creator}")
-    if ds.url:
-        parts.append(f"({ds.url})")
+    if creator:
+        parts.append(f"by {creator}")
+    if url:
+        parts.append(f"({url})")
     parts.append(f"is licensed under {lic.spdx_id}")
     if lic.url:
         parts.append(f"({lic.url})")
     return " ".join(parts)
 
 
-def license_tags(ds: DatasetSpec, lic: DataLicense | None) -> list[Classification]:
+def license_tags(ds: DatasetSpec | ModelSpec, lic: DataLicense | None) -> list[Classification]:
+    """The tags a dataset's or a model's own license implies. A model's license (its weights' terms, e.g. a
+    base model's Llama community license) derives the same tags a dataset's does, so they reach every model
+    built from it along lineage like a dataset's."""
     source = ds.qualified_name
+    research_only = getattr(ds, "research_only", False)
     if lic is None or lic.is_unknown:
         tags = [_tag(n.UNKNOWN_LICENSE, licenseId="NOASSERTION", sourceDataset=source)]
-        if ds.research_only:
+        if research_only:
             tags.append(_tag(n.RESEARCH_ONLY, licenseId="NOASSERTION", sourceDataset=source))
         return tags
     tags: list[Classification] = []
     if lic.use_category == "nonCommercial":
         tags.append(_tag(n.NON_COMMERCIAL, licenseId=lic.spdx_id, sourceDataset=source))
-    if lic.use_category == "academicOnly" or lic.model_treatment == "resultRestricted" or ds.research_only:
+    if lic.use_category == "academicOnly" or lic.model_treatment == "resultRestricted" or research_only:
         tags.append(_tag(n.RESEARCH_ONLY, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.use_category == "unspecified":
         tags.append(_tag(n.UNKNOWN_LICENSE, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.attribution_required:
         tags.append(_tag(n.ATTRIBUTION_REQUIRED, licenseId=lic.spdx_id, sourceDataset=source,
-                         attributionText=attribution_text(ds, lic), creator=ds.creator, title=ds.name,
-                         url=ds.url))
+                         # The notice a license words itself (Llama's, Gemma's) is the credit it asks for.
+                         attributionText=lic.notice_text or attribution_text(ds, lic),
+                         creator=getattr(ds, "creator", None),
+                         title=ds.name, url=getattr(ds, "url", None) or getattr(ds, "download_location", None)))
     if lic.share_alike:
         tags.append(_tag(n.SHARE_ALIKE, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.derivatives_allowed != "yes":
         tags.append(_tag(n.NO_DERIVATIVES, licenseId=lic.spdx_id, sourceDataset=source))
     if lic.license_text_must_accompany:
         tags.append(_tag(n.LICENSE_TEXT_REQUIRED, licenseId=lic.spdx_id, sourceDataset=source))
+    # Only a use policy recipients must be bound to is passed on: C-UDA's "computational use only" binds
+    # the data's user, not what is built from it (its Results are unrestricted, Sec 2.2).
+    if lic.use_policy_url:
+        tags.append(_tag(n.USE_RESTRICTIONS, licenseId=lic.spdx_id, sourceDataset=source,
+                         restrictions="; ".join(lic.use_restrictions) or None, usePolicyUrl=lic.use_policy_url))
+    if lic.naming_requirement:
+        tags.append(_tag(n.NAMING_REQUIREMENT, licenseId=lic.spdx_id, sourceDataset=source,
+                         requirement=lic.naming_requirement))
+    if lic.user_threshold:
+        tags.append(_tag(n.USER_THRESHOLD, licenseId=lic.spdx_id, sourceDataset=source,
+                         monthlyActiveUsers=lic.user_threshold))
     return tags
+
+
+def model_license_tags(model: ModelSpec, lic: DataLicense | None) -> list[Classification]:
+    """The model's own license tags: none when its spec names no license (a model trained in-house has no
+    license of its own; its tags come from its inputs), else those `lic` (the resolved license) implies."""
+    if model.license is None:
+        return []
+    return license_tags(model, lic)
 
 
 def personal_data_tags(ds: DatasetSpec) -> list[Classification]:

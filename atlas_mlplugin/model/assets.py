@@ -228,6 +228,11 @@ class ModelSpec(_Spec):
     sha256: str | None = None
     download_location: str | None = None
     local_path: Path | None = None
+    license: str | None = Field(default=None, description="The license the weights are distributed under: an id of "
+                                "the license catalog (`atlas-ml license list`), e.g. Apache-2.0 or "
+                                "LicenseRef-llama-3.1-community; NOASSERTION when unknown. Its terms give the "
+                                "model's own tags, which pass to every model built from it. Unset: the model "
+                                "keeps the license Atlas holds for it (none for a model trained in-house)")
 
     def fingerprinted(self) -> ModelSpec:
         if self.sha256 or self.local_path is None:

@@ -1,4 +1,4 @@
-"""A data license's ML-relevant terms (not legal advice; see licenses.csv for each term's source)."""
+"""A data or model license's ML-relevant terms (not legal advice; licenses.csv cites each row's source)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ UNKNOWN_LICENSE_ID = "NOASSERTION"
 
 
 class DataLicense(BaseModel):
+    """One license of the catalog, for data and for model weights alike (a model's license is a row too)."""
+
     # Its qualifiedName is spdx:<spdx_id>.
     spdx_id: AtlasName = Field(description="SPDX id, or LicenseRef-... for a custom license")
     name: str
@@ -28,6 +30,18 @@ class DataLicense(BaseModel):
     license_text_must_accompany: bool = False
     model_treatment: ModelTreatment = "silent"
     use_restrictions: list[str] = Field(default_factory=list)
+    # Terms model licenses add (Llama community licenses, OpenRAIL-M, Gemma); each derives a tag of its own.
+    use_policy_url: str | None = Field(default=None, description="The use policy (acceptable-use policy, RAIL "
+                                       "Attachment A) whose restrictions must be passed on to every recipient")
+    naming_requirement: str | None = Field(default=None, description="What the license requires in the names or "
+                                           "notices of what is built with it, e.g. \"Built with Llama\"")
+    user_threshold: int | None = Field(default=None, ge=1, description="Monthly active users above which the "
+                                       "license grants nothing and a separate license is needed")
+    notice_text: str | None = Field(default=None, description="The exact notice the license requires in a Notice "
+                                    "file shipped with copies (Llama, Gemma); the credit for what is built with it")
+    hf_license: str | None = Field(default=None, description="The Hugging Face card `license:` id for it")
+    source: str | None = Field(default=None, description="Where the terms were read: the license text or its "
+                               "SPDX page")
     notes: str | None = None
 
     @property

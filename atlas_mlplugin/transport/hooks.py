@@ -56,9 +56,11 @@ from atlas_mlplugin.mapping import names as n
 from atlas_mlplugin.mapping.entities import Entity
 from atlas_mlplugin.mapping.tags import (
     DERIVED_TAG_TYPES,
+    LICENSE_TAG_TYPES,
     Classification,
     derived_tags,
     incomplete_lineage_tags,
+    model_license_tags,
     placeholder_tags,
 )
 from atlas_mlplugin.model import ConsentRecordSpec, DataLicense, DatasetSpec, DerivationSpec, TrainingRunSpec
@@ -94,15 +96,23 @@ def dataset_batch(ds: DatasetSpec, lic: DataLicense, consents: list[ConsentRecor
 
 
 def training_run_batch(run: TrainingRunSpec, unregistered: Iterable[str], *, new: bool,
-                       input_types: dict[str, str] | None = None) -> list[Entity]:
+                       input_types: dict[str, str] | None = None, licenses: dict[str, DataLicense] | None = None,
+                       new_models: Iterable[str] = ()) -> list[Entity]:
     """record_training_run's entities: a placeholder (UnknownLicense) per unregistered input, the models, and the
     run, with IncompleteLineage when it is `new` and its inputs are not all known. Models come fingerprinted.
-    `input_types`: the Atlas type of each input (governance/inputs.py; a model input is an ml_model)."""
+    `input_types`: the Atlas type of each input (governance/inputs.py; a model input is an ml_model).
+    `licenses` maps a model with a license of its own to it: the license goes first and the model, when it is
+    one of `new_models`, carries the tags the license implies."""
     types = input_types or {}
+    licenses, new_models = licenses or {}, set(new_models)
     reader = f"training run {run.run_id}"
     batch = [with_tags(em.placeholder_input_entity(types.get(name, n.ML_DATASET), name, display_name(name), reader),
                        placeholder_tags(name)) for name in unregistered]
-    batch += [em.model_entity(m) for m in run.outputs]
+    batch += [em.license_entity(lic) for lic in {lic.spdx_id: lic for lic in licenses.values()}.values()]
+    batch += [with_tags(em.model_entity(m, licenses.get(m.qualified_name)),
+                        model_license_tags(m, licenses[m.qualified_name])
+                        if m.qualified_name in licenses and m.qualified_name in new_models else [])
+              for m in run.outputs]
     tags = incomplete_lineage_tags(run.qualified_name, run.inputs, run.unresolved_inputs) if new else []
     batch.append(with_tags(em.training_run_entity(run, types), tags))
     return batch
@@ -353,9 +363,24 @@ class KafkaOpHandler:
             guid = self._lookup(n.ML_TRAINING_RUN, run.qualified_name, tags)
             if guid is not None:  # it exists: IncompleteLineage is synced over REST (first, as for datasets)
                 self.registry.sync_lineage_tags(guid, tags, created=False)
-            self._publish(training_run_batch(run, unregistered, new=guid is None, input_types=types),
-                          [run.qualified_name] if guid else [],
-                          new=[*unregistered, *([] if guid else [run.qualified_name])])
+            # A model with a license of its own: its license tags as for a dataset (in the message when new,
+            # over REST when it exists); one without keeps what Atlas holds.
+            licenses = {m.qualified_name: self.registry.catalog.get(m.license) for m in run.outputs
+                        if m.license is not None}
+            new_models, existing_models = [], []
+            for model in run.outputs:
+                if model.qualified_name in licenses:
+                    model_tags = model_license_tags(model, licenses[model.qualified_name])
+                    model_guid = self._lookup(n.ML_MODEL, model.qualified_name, model_tags)
+                    if model_guid is None:
+                        new_models.append(model.qualified_name)
+                    else:
+                        existing_models.append(model.qualified_name)
+                        self.registry.sync_derived_tags(model_guid, model_tags, LICENSE_TAG_TYPES)
+            self._publish(training_run_batch(run, unregistered, new=guid is None, input_types=types,
+                                             licenses=licenses, new_models=new_models),
+                          [*([run.qualified_name] if guid else []), *existing_models],
+                          new=[*unregistered, *([] if guid else [run.qualified_name]), *new_models])
 
 
 # --- wiring ------------------------------------------------------------------------------------------------

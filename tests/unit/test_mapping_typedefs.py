@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from atlas_mlplugin.atlas.typedefs import default_typedefs_dir, load_documents
+from atlas_mlplugin.licenses import LicenseCatalog
 from atlas_mlplugin.mapping import entities, names, openlineage, releases, tags
 from atlas_mlplugin.model import (
     ConsentRecordSpec,
@@ -92,6 +93,7 @@ class Typedefs:
 
 
 TYPEDEFS = Typedefs()
+LLAMA = LicenseCatalog.from_csv().get("LicenseRef-llama-3.1-community")  # every model-license term set
 WHEN = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 LICENSE = DataLicense(spdx_id="CC-BY-NC-SA-4.0", name="CC BY-NC-SA 4.0", url="https://x", use_category="nonCommercial",
                       attribution_required=True, share_alike=True, derivatives_allowed="privateOnly",
@@ -140,7 +142,7 @@ SAMPLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "entities.dataset_entity": ("entity", [entities.dataset_entity(DATASET, LICENSE)]),
     "entities.consent_entity": ("entity", [entities.consent_entity(CONSENT)]),
     "entities.derivation_entity": ("entity", [entities.derivation_entity(DERIVATION)]),
-    "entities.model_entity": ("entity", [entities.model_entity(MODEL)]),
+    "entities.model_entity": ("entity", [entities.model_entity(MODEL), entities.model_entity(MODEL, LLAMA)]),
     "entities.training_run_entity": ("entity", [entities.training_run_entity(RUN, {})]),
     "entities.dataset_stub_entity": ("entity", [entities.dataset_stub_entity(names.ML_MODEL, "m", "m"),
                                                 entities.dataset_stub_entity(names.ML_DATASET, "d", "d")]),
@@ -156,6 +158,8 @@ SAMPLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "releases.verdict_entities": ("entity", releases.verdict_entities(DECISION)),
     "releases.verdict_tag": ("tag", [releases.verdict_tag(DECISION)]),
     "tags.license_tags": ("tag", tags.license_tags(DATASET, LICENSE) + tags.license_tags(DATASET, None)),
+    "tags.model_license_tags": ("tag", tags.model_license_tags(MODEL.model_copy(update={"license": LLAMA.spdx_id}),
+                                                               LLAMA)),
     "tags.personal_data_tags": ("tag", tags.personal_data_tags(DATASET)),
     "tags.consent_tags": ("tag", tags.consent_tags("d", [CONSENT, CONSENT.model_copy(update={"status": "given"})])),
     "tags.retraction_tags": ("tag", tags.retraction_tags("d", DATASET.retraction)),
@@ -208,13 +212,14 @@ def test_names_exist_in_typedefs() -> None:
     tag_names = {"NON_COMMERCIAL", "SHARE_ALIKE", "ATTRIBUTION_REQUIRED", "NO_DERIVATIVES", "RESEARCH_ONLY",
                  "UNKNOWN_LICENSE", "LICENSE_TEXT_REQUIRED", "PERSONAL_DATA", "SPECIAL_CATEGORY_DATA",
                  "CONSENT_SCOPE", "CONSENT_WITHDRAWN", "RETRACTED", "INCOMPLETE_LINEAGE", "RELEASE_VERDICT",
-                 "RISK_ACCEPTED", "ANONYMISATION_ATTESTED"}
+                 "RISK_ACCEPTED", "ANONYMISATION_ATTESTED", "USE_RESTRICTIONS", "NAMING_REQUIREMENT",
+                 "USER_THRESHOLD"}
     assert {constants[k] for k in tag_names} == set(TYPEDEFS.classifications)
     assert {names.QUALIFIED_NAME, names.NAME, names.DESCRIPTION} <= TYPEDEFS.attributes("ml_dataset")
     relationship_names = {names.INPUTS, names.OUTPUTS, names.OUTPUT_FROM_PROCESSES, names.DATASET_LICENSES,
                           names.DATASET_CONSENT_RECORDS, names.COVERED_DATASETS, names.MODEL_RELEASES,
                           names.RELEASE_MODEL, names.RELEASE_FINDINGS, names.FINDING_RELEASE, names.FINDING_SOURCE,
-                          names.SOURCE_FINDINGS}
+                          names.SOURCE_FINDINGS, names.MODEL_LICENSES}
     all_ends = set().union(*TYPEDEFS.relationship_ends.values())
     assert relationship_names <= all_ends
     for tag_attribute in (names.LICENSE_ID, names.SOURCE_DATASET):

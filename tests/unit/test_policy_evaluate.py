@@ -80,6 +80,13 @@ DEFAULT_RULE_CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any], dict[st
                                                {"audience": "partner"}, {"audience": "internal"}),
     "special-category-data-internal": ("SpecialCategoryData", {"categories": ["health"]}, {"audience": "internal"},
                                        {"audience": "partner", "ships": ["outputs"]}),
+    "use-restrictions-pass-on": ("UseRestrictions", {"licenseId": "LicenseRef-gemma-terms",
+                                                     "usePolicyUrl": "https://ai.google.dev/gemma/prohibited_use_policy"},
+                                 {"audience": "partner"}, INTERNAL),
+    "naming-requirement": ("NamingRequirement", {"licenseId": "LicenseRef-llama-3.1-community",
+                                                 "requirement": "Built with Llama"}, {"audience": "public"}, INTERNAL),
+    "user-threshold": ("UserThreshold", {"licenseId": "LicenseRef-llama-3.1-community",
+                                         "monthlyActiveUsers": 700000000}, PUBLIC_COMMERCIAL, {"audience": "public"}),
 }
 # Rules that fire only when another tag of the same dataset is present (the consent personal data was
 # collected under): one tag cannot show them, so tests/unit/test_policy_personal_data.py has their cases.

@@ -48,7 +48,7 @@ def test_default_policy_loads_with_unique_ids_and_a_remedy_for_every_rule() -> N
     policy = load_policy()
     assert policy.name == "default" and policy.extends is None and not policy.overrides
     ids = [r.id for r in policy.rules]
-    assert len(ids) == len(set(ids)) == 31
+    assert len(ids) == len(set(ids)) == 34
     assert all(r.remedy and r.message for r in policy.rules)
     assert load_policy(None) is policy  # parsed once
 
@@ -125,7 +125,7 @@ def test_added_rule_fires_after_the_default_rules(tmp_path: Path) -> None:
             message: "{source} ({license}) may not go to a {audience} release at ACME."
             remedy: Ask legal.
         """))
-    assert policy.rules[-1].id == "no-share-alike-wiki" and len(policy.rules) == 32
+    assert policy.rules[-1].id == "no-share-alike-wiki" and len(policy.rules) == 35
     report = evaluate(share_alike_model(), PARTNER, policy)
     assert report.verdict == "BLOCK"
     custom = next(f for f in report.findings if f.rule_id == "no-share-alike-wiki")
@@ -151,7 +151,7 @@ def test_a_policy_built_in_code_that_extends_default_is_resolved_by_evaluate() -
 
 def test_parse_policy_names_the_policy() -> None:
     policy = parse_policy("version: 1\nextends: default\n", file="<ci>", name="acme")
-    assert policy.name == "acme" and len(policy.rules) == 31
+    assert policy.name == "acme" and len(policy.rules) == 34
 
 
 # --------------------------------------------------------------------------------------------------

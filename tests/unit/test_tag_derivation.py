@@ -16,7 +16,7 @@ from atlas_mlplugin.model import DataLicense, DatasetSpec, ModelSpec, TrainingRu
 
 TYPEDEFS = Path(__file__).resolve().parents[2] / "typedefs"
 LICENSE_TAGS = {"NonCommercial", "ShareAlike", "AttributionRequired", "NoDerivatives", "ResearchOnly",
-                "UnknownLicense", "LicenseTextRequired"}
+                "UnknownLicense", "LicenseTextRequired", "UseRestrictions", "NamingRequirement", "UserThreshold"}
 QN = "s3://lake/faces/v3"
 
 
