@@ -14,30 +14,10 @@ from dataclasses import dataclass
 from atlas_mlplugin.licenses.catalog import LicenseCatalog, UnknownLicenseError
 from atlas_mlplugin.model.licenses import UNKNOWN_LICENSE_ID
 
-# Hub id -> catalog ids, the first one the catalog has wins (names for the same terms differ between
-# releases of the catalog). Hub ids that equal an SPDX id of the catalog (case aside), or whose
-# `LicenseRef-<id>` the catalog has, need no entry.
-HF_TO_CATALOG: dict[str, tuple[str, ...]] = {
-    "odc-by": ("ODC-By-1.0",),
-    "odbl": ("ODbL-1.0",),
-    "pddl": ("PDDL-1.0",),
-    "c-uda": ("C-UDA-1.0",),
-    "cc": (),  # "some Creative Commons license": which one matters
-    "openrail": ("LicenseRef-openrail-m", "LicenseRef-openrail"),
-    "openrail++": ("LicenseRef-openrail-m", "LicenseRef-openrail"),
-    "creativeml-openrail-m": ("LicenseRef-creativeml-openrail-m",),
-    "bigscience-openrail-m": ("LicenseRef-bigscience-openrail-m",),
-    "bigscience-bloom-rail-1.0": ("LicenseRef-bigscience-bloom-rail-1.0",),
-    "bigcode-openrail-m": ("LicenseRef-bigcode-openrail-m",),
-    "llama2": ("LicenseRef-llama-2-community", "LicenseRef-llama2"),
-    "llama3": ("LicenseRef-llama-3-community", "LicenseRef-llama3"),
-    "llama3.1": ("LicenseRef-llama-3.1-community", "LicenseRef-llama3.1"),
-    "llama3.2": ("LicenseRef-llama-3.2-community", "LicenseRef-llama3.2"),
-    "llama3.3": ("LicenseRef-llama-3.3-community", "LicenseRef-llama3.3"),
-    "llama4": ("LicenseRef-llama-4-community", "LicenseRef-llama4"),
-    "gemma": ("LicenseRef-gemma", "LicenseRef-gemma-terms"),
-    "unknown": (UNKNOWN_LICENSE_ID,),
-}
+# The catalog knows each row's Hub id (its `hf_license` column: llama3.1 -> LicenseRef-llama-3.1-community) and
+# looks ids up case-insensitively (apache-2.0 -> Apache-2.0). Only the Hub ids that say "no license known"
+# need a word here: `unknown`, and `cc`, "some Creative Commons license", whose terms depend on which one.
+_NO_LICENSE = frozenset({"unknown", "cc"})
 
 
 @dataclass(frozen=True)
@@ -50,10 +30,11 @@ class MappedLicense:
 
 def catalog_id(hf_id: str, catalog: LicenseCatalog) -> str | None:
     """The catalog id for one Hub license id (or a catalog id given as is), or None."""
-    key = hf_id.strip().lower()
-    # The table first, then the id itself (the catalog knows its rows' Hub ids as aliases), then LicenseRef-<id>.
-    candidates = (*HF_TO_CATALOG.get(key, ()), hf_id.strip(), f"LicenseRef-{hf_id.strip()}")
-    for candidate in candidates:
+    if hf_id.strip().lower() == "unknown":
+        return UNKNOWN_LICENSE_ID
+    if hf_id.strip().lower() in _NO_LICENSE:
+        return None
+    for candidate in (hf_id.strip(), f"LicenseRef-{hf_id.strip()}"):  # as given, or a custom license's id
         try:
             return catalog.get(candidate).spdx_id
         except UnknownLicenseError:
@@ -96,18 +77,14 @@ def hf_license_fields(license_id: str, catalog: LicenseCatalog) -> dict[str, str
         lic = catalog.get(license_id)
     except UnknownLicenseError:
         lic = None
-    hub_id = getattr(lic, "hf_license", None)  # the catalog's own column, where it has one
-    if hub_id:
-        return {"license": hub_id}
-    for hf_id, ids in HF_TO_CATALOG.items():
-        if license_id in ids and hf_id not in ("unknown", "openrail++"):
-            return {"license": hf_id}
+    if lic is not None and lic.hf_license:
+        return {"license": lic.hf_license}
     if license_id == UNKNOWN_LICENSE_ID:
         return {"license": "unknown"}
     if not license_id.startswith("LicenseRef-"):
         return {"license": license_id.lower()}  # the Hub's ids are the SPDX ids, lower case
     fields = {"license": "other", "license_name": license_id.removeprefix("LicenseRef-").lower()}
-    url = getattr(lic, "source", None) or (lic.url if lic else None)
+    url = (lic.source or lic.url) if lic else None
     if url:
         fields["license_link"] = url
     return fields

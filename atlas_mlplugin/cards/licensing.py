@@ -65,7 +65,7 @@ def use_restrictions(license_ids: list[str], catalog: LicenseCatalog) -> list[Us
             lic = catalog.get(license_id)
         except UnknownLicenseError:
             continue
-        out += [UseRestriction(license=lic.spdx_id, text=text, policy_url=getattr(lic, "use_policy_url", None))
+        out += [UseRestriction(license=lic.spdx_id, text=text, policy_url=lic.use_policy_url)
                 for text in lic.use_restrictions]
     return out
 

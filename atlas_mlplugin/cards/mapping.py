@@ -94,8 +94,7 @@ def model_spec(card: CardFacts, license_id: str) -> ModelSpec:
               "description": _description(card), "owner": repo_id.split("/")[0] if "/" in repo_id else None,
               "type_of_model": meta.pipeline_tag, "download_location": f"{HUB}{repo_id}"}
     # The model's own license: its terms become the model's tags, passed on to what is built from it.
-    if "license" in ModelSpec.model_fields:  # until the model-license branch is merged
-        fields["license"] = license_id
+    fields["license"] = license_id
     return ModelSpec.model_validate(fields, context={NAMES_NORMALIZED: True})
 
 
