@@ -208,6 +208,46 @@ def display_name(qualified_name: str) -> str:
     return qualified_name.rstrip("/").rsplit("/", 1)[-1] or qualified_name
 
 
+# --- Hugging Face Hub repositories ----------------------------------------------------------------------
+# A Hub repository is named by its repo id (`org/name`, or a bare `name` for the Hub's oldest repos); models
+# and datasets live in separate namespaces on the Hub, so datasets carry a `datasets/` prefix, as in the Hub's
+# own URLs. A card may give a full Hub URL instead of an id: it names the same repository.
+HF_MODEL_PREFIX = "hf://"
+HF_DATASET_PREFIX = "hf://datasets/"
+_HF_URL = re.compile(r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/", re.IGNORECASE)
+
+
+def hf_repo_id(text: str, *, dataset: bool = False) -> str:
+    """The repo id a card names, whether as an id, an hf:// name or a Hub URL (`https://huggingface.co/org/x`,
+    `.../datasets/org/x`, with a `/tree/<rev>` tail dropped)."""
+    text = text.strip().rstrip("/")
+    for prefix in ((HF_DATASET_PREFIX, HF_MODEL_PREFIX) if dataset else (HF_MODEL_PREFIX,)):
+        if text.startswith(prefix):
+            return text.removeprefix(prefix)
+    if _HF_URL.match(text):
+        path = _HF_URL.sub("", text)
+        if dataset:
+            path = path.removeprefix("datasets/")
+        return "/".join(path.split("/")[:2]) if "/tree/" in path or "/blob/" in path else path
+    return text
+
+
+def hf_model(repo_id: str) -> str:
+    """qualifiedName of a Hugging Face model: hf://<repo_id>."""
+    return HF_MODEL_PREFIX + hf_repo_id(repo_id)
+
+
+def hf_dataset(repo_id: str) -> str:
+    """qualifiedName of a Hugging Face dataset: hf://datasets/<repo_id>."""
+    return HF_DATASET_PREFIX + hf_repo_id(repo_id, dataset=True)
+
+
+def hf_training_run_id(repo_id: str) -> str:
+    """run_id of the training run a model card describes (qualifiedName ml-run:hf-<repo_id>): one per model,
+    so importing the card again updates that run rather than adding one."""
+    return "hf-" + hf_repo_id(repo_id)
+
+
 # --- MLflow (atlas-ml sync mlflow) ---------------------------------------------------------------------
 # A model in MLflow is named by the tracking server that holds it: the same registered model name on two
 # servers is two models. The tracking URI goes in without credentials, and a local store (a path, file:,

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "consent": "atlas_mlplugin.cli.governance:consent",
     "lineage": "atlas_mlplugin.cli.governance:lineage",
     "apply": "atlas_mlplugin.cli.catalog:apply",
+    "import": "atlas_mlplugin.cli.cards:import_group",
     "spool": "atlas_mlplugin.cli.spool:spool",
     "check": "atlas_mlplugin.cli.policy:check",
     "impact": "atlas_mlplugin.cli.policy:impact",

@@ -25,7 +25,12 @@ from atlas_mlplugin.cli.schema_option import schema_option
                    "consent purposes.")
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Policy file (default: the built-in policy; see docs/policy.md).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "model-card"]), default="text",
+              show_default=True, help="model-card: the license, attribution and use-restriction section of a "
+                                      "Hugging Face model card (Markdown).")
+@click.option("--update-card", type=click.Path(path_type=Path), default=None,
+              help="Write the release's license, datasets and base models into this model card's front matter and "
+                   "the model-card section into its text (replacing the one written before).")
 @click.option("--fail-on", type=click.Choice(["block", "warn"]), default="block", show_default=True,
               help="Lowest verdict that makes the exit code 2.")
 @click.option("--notice", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -34,8 +39,8 @@ from atlas_mlplugin.cli.schema_option import schema_option
               help="Record the verdict in Atlas (release entity, model attributes, ReleaseVerdict tag).")
 @click.pass_context
 def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships: tuple[str, ...],
-          purpose: str | None, policy_file: Path | None, fmt: str, fail_on: str, notice: Path | None,
-          record: bool) -> None:
+          purpose: str | None, policy_file: Path | None, fmt: str, update_card: Path | None, fail_on: str,
+          notice: Path | None, record: bool) -> None:
     """May MODEL (a qualifiedName) be released to this audience on these terms?
 
     Exit code 0 when it may, 2 when the verdict is BLOCK (or WARN with --fail-on warn), 1 on errors."""
@@ -50,9 +55,17 @@ def check(ctx: click.Context, model: str, audience: str, commercial: bool, ships
                              ships=frozenset(ships or ("weights",)), purpose=purpose)  # type: ignore[arg-type]
     from atlas_mlplugin.naming import from_user
 
-    report = check_model(client_of(ctx), from_user(model), context, policy=policy, record=record)
-    renderer = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
-    click.echo(renderer(report), nl=False)
+    client = client_of(ctx)
+    report = check_model(client, from_user(model), context, policy=policy, record=record)
+    if fmt == "model-card" or update_card is not None:
+        from atlas_mlplugin.cli.cards import model_card_section
+
+        section = model_card_section(client, report, update_card)
+        if fmt == "model-card":
+            click.echo(section, nl=False)
+    if fmt != "model-card":
+        renderer = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
+        click.echo(renderer(report), nl=False)
     if notice is not None:
         notice.write_text(render_notice(report))
         click.echo(f"NOTICE written to {notice}", err=True)

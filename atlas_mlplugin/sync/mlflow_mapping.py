@@ -82,11 +82,6 @@ def millis_to_datetime(millis: int | None) -> datetime | None:
     return None if not millis else datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
 
 
-def _hf_dataset(repo_id: str) -> str:
-    # The agreed Hugging Face dataset naming (issue 13, interface (d)): hf://datasets/<repo_id>.
-    return f"hf://datasets/{repo_id.strip().strip('/')}"
-
-
 def dataset_ref(dataset_input: DatasetInput) -> DatasetRef:
     """The Atlas name of a dataset logged with mlflow.log_input, from its source (MLflow's
     DatasetSource JSON: a uri, url, path or table), or why it cannot be named."""
@@ -110,7 +105,9 @@ def dataset_ref(dataset_input: DatasetInput) -> DatasetRef:
     kind = (dataset.source_type or "").lower()
     if kind in ("hugging_face", "huggingface"):
         repo = source.get("path")
-        return named(_hf_dataset(repo)) if isinstance(repo, str) and repo.strip() else unresolved("no repository id")
+        if isinstance(repo, str) and repo.strip():
+            return named(naming.hf_dataset(repo))
+        return unresolved("no repository id")
     for key in ("uri", "url", "path"):
         value = source.get(key)
         if isinstance(value, str) and value.strip():
