@@ -49,6 +49,7 @@ LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"  # MLflow 2: the models a run
 # (docs/policy.md, evaluation runs). Anything else (training, train, validation, none) counts as training.
 EVALUATION_CONTEXTS = frozenset({"eval", "evaluation", "test", "testing"})
 
+_HF_HUB = ("https://huggingface.co/", "https://hf.co/", "https://www.huggingface.co/")  # a Hub model's page
 _STATUS = {"RUNNING": "RUNNING", "SCHEDULED": "RUNNING", "FINISHED": "COMPLETED", "FAILED": "FAILED",
            "KILLED": "ABORTED"}
 
@@ -150,6 +151,8 @@ def model_uri_name(uri: str, tracking_uri: str, resolve: ModelResolver | None = 
     if uri.startswith("runs:/"):
         run_id, _, path = uri[len("runs:/"):].strip("/").partition("/")
         return naming.mlflow_logged_model(tracking_uri, run_id, path) if run_id and path else None
+    if uri.lower().startswith((naming.HF_MODEL_PREFIX, *_HF_HUB)):
+        return naming.hf_model(uri)  # named as `atlas-ml import card` names the Hub's models
     return naming.from_user(uri)
 
 

@@ -178,7 +178,7 @@ def test_mlflow_2_runs_name_their_models_in_the_history_tag() -> None:
 
 
 def test_base_models_become_inputs_wherever_mlflow_records_them() -> None:
-    run = mlflow_run(tags={"base_model": "models:/llama-base/2, hf://meta-llama/Llama-3.1-8B"},
+    run = mlflow_run(tags={"base_model": "models:/llama-base/2, https://huggingface.co/meta-llama/Llama-3.1-8B"},
                      params={"base_model": "runs:/r0/model"})
     spec = run_mapping(run, tracking_uri=URI, logged_models=[logged(tags={"base_model": "models:/m-0"})],
                        model_versions=[version(source="models:/teacher/7")],
