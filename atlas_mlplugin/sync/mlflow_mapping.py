@@ -31,7 +31,7 @@ from atlas_mlplugin import naming
 from atlas_mlplugin.model import EvaluationRunSpec, ModelSpec, TrainingRunSpec
 from atlas_mlplugin.model.assets import NAMES_NORMALIZED
 from atlas_mlplugin.purposes import canonical_purposes
-from atlas_mlplugin.scrubbing import MASK, scrub_text, scrub_uri
+from atlas_mlplugin.scrubbing import MASK, scrub_text
 
 if TYPE_CHECKING:  # MLflow is an optional extra; the mapping only reads attributes of its entities
     from mlflow.entities import DatasetInput, LoggedModel, Run
@@ -303,8 +303,3 @@ def run_mapping(run: Run, *, tracking_uri: str, logged_models: Iterable[LoggedMo
     }, context={NAMES_NORMALIZED: True}) for i, (model, versions) in enumerate(certified.items())]
     return RunMapping(info.run_id, spec, evaluation_datasets=[] if evaluations else evaluation,
                       evaluations=evaluations)
-
-
-def scrubbed_tracking_uri(uri: str) -> str:
-    """The tracking URI fit to print: no credentials."""
-    return scrub_uri(uri)
