@@ -16,7 +16,7 @@ all: test
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,test,spark,kafka]' 'pyspark==$(SPARK4_VERSION)'
+	$(PY) -m pip install --quiet -e '.[server,test,spark,kafka,mlflow]' 'pyspark==$(SPARK4_VERSION)'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -246,3 +246,35 @@ def hf_training_run_id(repo_id: str) -> str:
     """run_id of the training run a model card describes (qualifiedName ml-run:hf-<repo_id>): one per model,
     so importing the card again updates that run rather than adding one."""
     return "hf-" + hf_repo_id(repo_id)
+
+
+# --- MLflow (atlas-ml sync mlflow) ---------------------------------------------------------------------
+# A model in MLflow is named by the tracking server that holds it: the same registered model name on two
+# servers is two models. The tracking URI goes in without credentials, and a local store (a path, file:,
+# sqlite:///relative.db) as an absolute location, so the name does not depend on the working directory.
+def mlflow_tracking_uri(uri: str) -> str:
+    """The tracking URI as it appears in names: credentials out, local stores absolute, no trailing slash."""
+    uri = _strip_trailing_slash(scrub_uri(uri.strip()))
+    match = _SCHEME.match(uri)
+    if match is None or match.group(1).lower() == "file":
+        return path_uri(uri)
+    if uri.lower().startswith("sqlite:///") and not uri.lower().startswith("sqlite:////"):
+        return "sqlite:///" + _absolute(uri[len("sqlite:///"):], None)
+    return uri
+
+
+def mlflow_model_version(tracking_uri: str, name: str, version: str | int) -> str:
+    """A registered model version: `mlflow:<tracking uri>/models/<name>/<version>`."""
+    return f"mlflow:{mlflow_tracking_uri(tracking_uri)}/models/{name}/{version}"
+
+
+def mlflow_logged_model(tracking_uri: str, run_id: str, artifact_path: str) -> str:
+    """A model logged by a run (`runs:/<run_id>/<path>`): `mlflow:<tracking uri>/runs/<run_id>/artifacts/<path>`.
+    MLflow 3 stores a logged model's files outside the run, but its name (`mlflow.pyfunc.log_model(name=...)`)
+    is still the path a `runs:/` URI gives, so both spellings name one model."""
+    return f"mlflow:{mlflow_tracking_uri(tracking_uri)}/runs/{run_id}/artifacts/{artifact_path.strip('/')}"
+
+
+def mlflow_run_id(run_id: str) -> str:
+    """The run_id of a training run mirrored from MLflow (its qualifiedName is ml-run:mlflow-<run_id>)."""
+    return f"mlflow-{run_id}"

@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "atlas_mlplugin.cli.ingest:ingest",
     "serve": "atlas_mlplugin.cli.ingest:serve",
     "spark": "atlas_mlplugin.cli.spark:spark",
+    "sync": "atlas_mlplugin.cli.sync:sync",
 }
 
 
