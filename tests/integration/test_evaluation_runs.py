@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,26 +18,10 @@ from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.cli.main import cli
 from atlas_mlplugin.governance import GovernanceRegistry
 from atlas_mlplugin.model import DatasetSpec
+from tests.integration.stories import CatalogStory
 
 pytestmark = pytest.mark.integration
 
-
-@dataclass(frozen=True)
-class Story:
-    uid: str
-    run: Callable[..., Result]
-    path: Path
-
-    def data(self, name: str) -> str:
-        return f"file:///{self.uid}/{name}"
-
-    def model(self, name: str) -> str:
-        return f"models/{self.uid}/{name}"
-
-    def check(self, name: str, *args: str) -> tuple[int, dict]:
-        result = self.run("check", self.model(name), *args, "--format", "json", "--no-record")
-        assert result.exit_code in (0, 2), result.output
-        return result.exit_code, json.loads(result.output)
 
 
 def catalog(uid: str) -> str:
@@ -80,7 +63,7 @@ evaluations:
 
 @pytest.fixture(scope="module")
 def story(atlas_settings: AtlasSettings, client: AtlasClient, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Story]:
+          ) -> Iterator[CatalogStory]:
     env = {"ATLAS_URL": atlas_settings.url, "ATLAS_USER": atlas_settings.username or "",
            "ATLAS_PASSWORD": atlas_settings.password.get_secret_value() if atlas_settings.password else ""}
 
@@ -92,14 +75,14 @@ def story(atlas_settings: AtlasSettings, client: AtlasClient, tmp_path_factory: 
     path.write_text(catalog(uid), encoding="utf-8")
     applied = run("apply", str(path))
     assert applied.exit_code == 0, applied.output
-    yield Story(uid, run, path)
+    yield CatalogStory(uid, run, path)
 
 
 def rules(report: dict) -> set[tuple[str, str, str | None]]:
     return {(f["rule_id"], f["outcome"], f["source_qualified_name"]) for f in report["findings"]}
 
 
-def test_a_commercial_release_may_not_claim_results_on_research_only_data(story: Story) -> None:
+def test_a_commercial_release_may_not_claim_results_on_research_only_data(story: CatalogStory) -> None:
     code, report = story.check("face-certified-lfw", "--audience", "public", "--commercial")
     assert (code, report["verdict"]) == (2, "BLOCK")
     assert rules(report) == {("evaluation-research-only-commercial-claim", "BLOCK", story.data("lfw-like")),
@@ -112,14 +95,14 @@ def test_a_commercial_release_may_not_claim_results_on_research_only_data(story:
                                story.model("face-certified-lfw")]
 
 
-def test_an_internal_non_commercial_release_is_within_the_research_only_terms(story: Story) -> None:
+def test_an_internal_non_commercial_release_is_within_the_research_only_terms(story: CatalogStory) -> None:
     code, report = story.check("face-certified-lfw", "--audience", "internal")
     assert (code, report["verdict"]) == (0, "PASS")
     assert ("evaluation-research-only-internal", "INFO", story.data("lfw-like")) in rules(report)
     assert not any(f["rule_id"] == "evaluation-research-only-commercial-claim" for f in report["findings"])
 
 
-def test_personal_data_and_credits_of_a_benchmark_do_not_reach_the_certified_weights(story: Story,
+def test_personal_data_and_credits_of_a_benchmark_do_not_reach_the_certified_weights(story: CatalogStory,
                                                                                       client: AtlasClient) -> None:
     code, report = story.check("face-certified-bench", "--audience", "public", "--commercial")
     assert (code, report["verdict"]) == (0, "PASS")
@@ -134,14 +117,14 @@ def test_personal_data_and_credits_of_a_benchmark_do_not_reach_the_certified_wei
     assert tags == {("AttributionRequired", train)}
 
 
-def test_shipping_the_evaluation_data_with_personal_data_blocks_a_public_release(story: Story) -> None:
+def test_shipping_the_evaluation_data_with_personal_data_blocks_a_public_release(story: CatalogStory) -> None:
     code, report = story.check("face-certified-bench", "--audience", "public", "--ships", "weights",
                                "--ships", "eval-data")
     assert code == 2
     assert ("evaluation-data-shipped-personal-data", "BLOCK", story.data("faces-bench")) in rules(report)
 
 
-def test_the_evaluation_draws_in_the_lineage_and_a_second_apply_writes_nothing(story: Story,
+def test_the_evaluation_draws_in_the_lineage_and_a_second_apply_writes_nothing(story: CatalogStory,
                                                                               client: AtlasClient) -> None:
     certified = client.find_entity("ml_model", story.model("face-certified-lfw"))["entity"]
     lineage = client.lineage(certified["guid"], direction="INPUT", depth=4)
@@ -153,7 +136,7 @@ def test_the_evaluation_draws_in_the_lineage_and_a_second_apply_writes_nothing(s
     assert json.loads(again.output)["writes"] == 0
 
 
-def test_tags_the_benchmark_gets_later_stay_off_the_certified_version(story: Story, registry: GovernanceRegistry,
+def test_tags_the_benchmark_gets_later_stay_off_the_certified_version(story: CatalogStory, registry: GovernanceRegistry,
                                                                       client: AtlasClient) -> None:
     # As if the benchmark's description were corrected after the certification: now also special-category data.
     registry.register_dataset(DatasetSpec(qualified_name=story.data("faces-bench"), name="faces-bench",

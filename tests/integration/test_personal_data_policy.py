@@ -5,10 +5,8 @@ tests/unit/test_policy_personal_data.py, the reasoning docs/policy.md, "Personal
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from click.testing import CliRunner, Result
 from atlas_mlplugin.atlas.client import AtlasClient
 from atlas_mlplugin.atlas.config import AtlasSettings
 from atlas_mlplugin.cli.main import cli
+from tests.integration.stories import CatalogStory
 
 pytestmark = pytest.mark.integration
 
@@ -31,22 +30,6 @@ CASES = {
     "health-consented": ("special_categories: [health]", "covers"),
 }
 
-
-@dataclass(frozen=True)
-class Story:
-    uid: str
-    run: Callable[..., Result]
-
-    def data(self, name: str) -> str:
-        return f"file:///{self.uid}/{name}"
-
-    def model(self, name: str) -> str:
-        return f"models/{self.uid}/{name}"
-
-    def check(self, name: str, *args: str) -> tuple[int, dict]:
-        result = self.run("check", self.model(name), *args, "--format", "json", "--no-record")
-        assert result.exit_code in (0, 2), result.output
-        return result.exit_code, json.loads(result.output)
 
 
 def catalog(uid: str) -> str:
@@ -94,7 +77,7 @@ models:
 
 @pytest.fixture(scope="module")
 def story(atlas_settings: AtlasSettings, client: AtlasClient, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Story]:
+          ) -> Iterator[CatalogStory]:
     """The catalog applied once for the module (each test reads its own model; only the privacy-review
     test writes, on its own model)."""
     env = {"ATLAS_URL": atlas_settings.url, "ATLAS_USER": atlas_settings.username or "",
@@ -108,14 +91,14 @@ def story(atlas_settings: AtlasSettings, client: AtlasClient, tmp_path_factory: 
     path.write_text(catalog(uid), encoding="utf-8")
     applied = run("apply", str(path))
     assert applied.exit_code == 0, applied.output
-    yield Story(uid, run)
+    yield CatalogStory(uid, run)
 
 
 def outcomes(report: dict) -> set[tuple[str, str]]:
     return {(f["rule_id"], f["outcome"]) for f in report["findings"]}
 
 
-def test_personal_data_nobody_consented_to_blocks_public_weights_and_warns_for_a_partner(story: Story) -> None:
+def test_personal_data_nobody_consented_to_blocks_public_weights_and_warns_for_a_partner(story: CatalogStory) -> None:
     code, public = story.check("no-consent", "--audience", "public", "--purpose", "customer-care")
     assert (code, public["verdict"], outcomes(public)) == (2, "BLOCK", {("personal-data-public-weights", "BLOCK")})
     assert public["findings"][0]["source_qualified_name"] == story.data("no-consent")
@@ -126,7 +109,7 @@ def test_personal_data_nobody_consented_to_blocks_public_weights_and_warns_for_a
 
 
 def test_consent_covering_training_and_the_purpose_asks_for_a_privacy_review_an_acceptance_clears(
-        story: Story) -> None:
+        story: CatalogStory) -> None:
     public = ("--audience", "public", "--purpose", "customer-care")
     code, report = story.check("consented", *public)
     assert (code, report["verdict"], outcomes(report)) == (0, "WARN", {("personal-data-privacy-review", "WARN")})
@@ -145,14 +128,14 @@ def test_consent_covering_training_and_the_purpose_asks_for_a_privacy_review_an_
     assert report["findings"][0]["accepted"]["ticket"] == "PRIV-77"
 
 
-def test_consent_that_does_not_cover_the_release_purpose_blocks_even_internally(story: Story) -> None:
+def test_consent_that_does_not_cover_the_release_purpose_blocks_even_internally(story: CatalogStory) -> None:
     code, report = story.check("training-only", "--audience", "internal", "--purpose", "customer-care")
     assert (code, report["verdict"], outcomes(report)) == (2, "BLOCK", {("personal-data-beyond-consent", "BLOCK")})
     code, report = story.check("training-only", "--audience", "internal", "--purpose", "model-training")
     assert (code, report["verdict"]) == (0, "PASS")
 
 
-def test_withdrawn_consent_blocks_and_no_acceptance_clears_it(story: Story) -> None:
+def test_withdrawn_consent_blocks_and_no_acceptance_clears_it(story: CatalogStory) -> None:
     code, report = story.check("withdrawn", "--audience", "internal", "--purpose", "customer-care")
     assert (code, report["verdict"], outcomes(report)) == (2, "BLOCK", {("consent-withdrawn", "BLOCK")})
     refused = story.run("accept", story.model("withdrawn"), "--rule", "consent-withdrawn", "--approver", "cto",
@@ -160,7 +143,7 @@ def test_withdrawn_consent_blocks_and_no_acceptance_clears_it(story: Story) -> N
     assert refused.exit_code == 1 and "may never be accepted" in refused.output
 
 
-def test_special_categories_warn_internally_without_consent_and_block_outside_even_with_it(story: Story) -> None:
+def test_special_categories_warn_internally_without_consent_and_block_outside_even_with_it(story: CatalogStory) -> None:
     code, report = story.check("health", "--audience", "internal")
     assert (code, report["verdict"], outcomes(report)) == (0, "WARN", {("special-category-data-internal", "WARN")})
     code, report = story.check("health-consented", "--audience", "partner", "--purpose", "customer-care")
@@ -170,7 +153,7 @@ def test_special_categories_warn_internally_without_consent_and_block_outside_ev
     assert (code, report["verdict"]) == (0, "PASS")
 
 
-def test_an_attested_anonymised_copy_leaves_only_the_consent_question(story: Story) -> None:
+def test_an_attested_anonymised_copy_leaves_only_the_consent_question(story: CatalogStory) -> None:
     code, report = story.check("anonymised", "--audience", "public", "--purpose", "customer-care")
     assert (code, report["verdict"], report["findings"]) == (0, "PASS", [])
     # The consent tag flowed on without the personal data: a purpose beyond it is a question, not a block.
