@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Literal, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict
@@ -110,8 +111,18 @@ class WebhookSink:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.url, self.timeout, self.attempts = url, timeout, attempts
+        # Chat tools' incoming webhooks carry their secret in the path (…/hooks/T0K3N), which no scrubbing rule
+        # can tell from a path: messages name the receiver by scheme and host only.
+        parts = urlsplit(url)
+        self.where = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
         self.backoff, self.max_backoff, self.sleep = backoff, max_backoff, sleep
         self.session = session or requests.Session()
+
+    def _without_url(self, text: str) -> str:
+        """requests' messages quote the URL, or its path (`Max retries exceeded with url: /hooks/T0K3N`)."""
+        path = urlsplit(self.url)._replace(scheme="", netloc="").geturl()
+        text = text.replace(self.url, self.where)
+        return text.replace(path, "/…") if path not in ("", "/") else text
 
     def send(self, alert: Alert) -> None:
         body = json.loads(alert.to_json())
@@ -120,7 +131,7 @@ class WebhookSink:
             try:
                 response = self.session.post(self.url, json=body, timeout=self.timeout)
             except requests.RequestException as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = self._without_url(f"{type(exc).__name__}: {exc}")
             else:
                 if response.status_code < 300:
                     return
@@ -132,6 +143,6 @@ class WebhookSink:
                 log.warning("webhook attempt %d failed (%s); retrying in %.1f s", attempt, scrub_text(problem), delay)
                 self.sleep(delay)
         raise AlertDeliveryError(scrub_text(
-            f"the webhook {self.url} did not take the alert for {alert.subject} ({problem}) after {attempt} "
+            f"the webhook at {self.where} did not take the alert for {alert.subject} ({problem}) after {attempt} "
             "attempt(s); check the URL and that the receiver is up: the verdict was not written back and the "
             "offsets not committed, so the next `atlas-ml watch` re-checks and re-sends it"))

@@ -282,3 +282,16 @@ def test_a_verdict_tag_that_shows_another_verdict_than_the_record_is_told_apart_
     blocked = RecordedRelease(PASSED.qualified_name, PASSED.context, "BLOCK", "BLOCK ...")
     text = restored_alert(MODEL, blocked, _report("BLOCK", []), removed=False).text
     assert "did not show the recorded verdict" in text and "(BLOCK)" in text
+
+
+def test_a_webhook_that_fails_is_named_without_the_secret_in_its_path() -> None:
+    # An incoming webhook's secret is its path; the error and the retry warnings must not carry it.
+    secret = "T0K3N-b6f1c2d9e8a7"
+    with webhook_receiver(fail_first=10) as hook:
+        url = f"{hook.url.rstrip('/')}/hooks/{secret}"
+        with pytest.raises(AlertDeliveryError) as refused:
+            WebhookSink(url, attempts=1, backoff=0.01).send(alert_of(MODEL, PASSED, BLOCKED))
+    assert secret not in str(refused.value) and "127.0.0.1" in str(refused.value)
+    with pytest.raises(AlertDeliveryError) as unreachable:
+        WebhookSink(url, attempts=1, timeout=1).send(alert_of(MODEL, PASSED, BLOCKED))
+    assert secret not in str(unreachable.value) and "ConnectionError" in str(unreachable.value)
